@@ -17,16 +17,18 @@ from gateway.web.middleware import NoStore, RequestLog
 from gateway.web.resources import ProvisioningResource
 
 
-def create_app(settings: Settings, *, directory: Directory | None = None) -> falcon.App:
+def create_app(
+    settings: Settings, *, directory: Directory | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
     """The WSGI app for ``settings``; tests pass their own ``directory``."""
-    schema = settings.mapping.schema
+    schema = settings.mapping.attribute_schema
     service = ProvisioningService(
         directory=directory or build_directory(settings),
         schema=schema,
         entitlement=Entitlement(settings.directory.required_groups, settings.directory.denied_groups),
         messages=settings.messages,
     )
-    app = falcon.App(middleware=[RequestLog(), NoStore()])
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[RequestLog(), NoStore()])
     app.req_options.keep_blank_qs_values = True
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.secure_cookies_by_default = True
@@ -37,7 +39,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> fal
 
 def build_directory(settings: Settings, connections: ConnectionFactory | None = None) -> LdapDirectory:
     """An ``LdapDirectory`` for the configured servers (or over the given connection factory)."""
-    config = DirectoryConfig.from_settings(settings.directory, settings.mapping.schema)
+    config = DirectoryConfig.from_settings(settings.directory, settings.mapping.attribute_schema)
     return LdapDirectory(config, connections or connection_factory(settings))
 
 

@@ -115,7 +115,7 @@ class MappingSettings(Section):
         return self
 
     @property
-    def schema(self) -> AttributeSchema:
+    def attribute_schema(self) -> AttributeSchema:
         """The validated attribute schema (loaded once, when the settings were read)."""
         return self._schema
 
@@ -152,9 +152,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
     server: ServerSettings = ServerSettings()
     directory: DirectorySettings
@@ -245,7 +243,7 @@ def _with_origin(problem: str, origin: str, environ: Mapping[str, str]) -> list[
     for line in message.removeprefix("Value error, ").split("\n"):
         key, sep, text = line.partition(": ")
         if sep and _KEY.fullmatch(key):
-            full, text = f"{location}.{key}", text
+            full = f"{location}.{key}"
         else:
             full, text = location, line
         env_name = ENV_PREFIX + full.replace(".", "__").upper()

@@ -7,6 +7,7 @@ a connection with another thread. A server that fails is skipped for ``retry_aft
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -142,11 +143,15 @@ class LdapConnectionFactory:
             receive_timeout=self.settings.receive_timeout,
             read_only=True,
         )
-        conn.open(read_server_info=False)
-        # Without TCP_NODELAY every new TLS connection stalls ~45 ms (Nagle + delayed ACK).
-        conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.settings.start_tls and not endpoint.use_ssl:
-            conn.start_tls(read_server_info=False)
+        try:
+            conn.open(read_server_info=False)
+            # Without TCP_NODELAY every new TLS connection stalls ~45 ms (Nagle + delayed ACK).
+            conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.settings.start_tls and not endpoint.use_ssl:
+                conn.start_tls(read_server_info=False)
+        except BaseException:
+            _close_quietly(conn)
+            raise
         return conn
 
     def _bind_service(self, conn: Connection, endpoint: Endpoint) -> None:
@@ -210,7 +215,10 @@ def _is_ip(host: str) -> bool:
 
 
 def _close_quietly(conn: Connection) -> None:
-    try:
+    """Unbind, and make sure the socket is closed even when the connection never opened."""
+    with contextlib.suppress(LDAPException, OSError):
         conn.unbind()
-    except (LDAPException, OSError):
-        pass
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()

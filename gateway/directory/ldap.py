@@ -144,9 +144,7 @@ class LdapDirectory:
         if not wanted:
             return frozenset()
         candidates = "".join(equality("distinguishedName", dn) for dn in wanted)
-        search_filter = (
-            f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_value(user_dn)})(|{candidates}))"
-        )
+        search_filter = f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_value(user_dn)})(|{candidates}))"
         entries = self._search(conn, self.config.base_dn, search_filter, SUBTREE, ["1.1"])
         return frozenset(normalize_dn(entry["dn"]) for entry in entries)
 

@@ -59,7 +59,10 @@ def parse_schema_file(path: Path) -> AttributeSchema:
 
 def describe_errors(exc: ValidationError) -> list[str]:
     """Pydantic errors as ``key.path: message`` lines, never echoing the offending value."""
-    return [f"{format_location(error['loc'])}: {error['msg']}" for error in exc.errors(include_input=False)]
+    return [
+        f"{format_location(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+        for error in exc.errors(include_input=False)
+    ]
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.models import FLAG_FIELDS, OPTIONAL_ACCOUNT_FIELDS, TRANSPORTS
 
@@ -82,20 +82,20 @@ class AccountSpec(_Strict):
             return {k: (_as_field(v) if k in names else v) for k, v in data.items()}
         return data
 
-    @model_validator(mode="after")
-    def _literal_values_are_valid(self) -> AccountSpec:
-        problems = []
-        transport = self.transport.value
-        if transport is not None and transport.upper() not in TRANSPORTS:
-            problems.append(f"transport: {transport!r} is not one of {', '.join(TRANSPORTS)}")
-        for name in FLAG_FIELDS:
-            spec: FieldSpec | None = getattr(self, name)
-            for literal in _literal_outputs(spec):
-                if literal not in (ENABLED, DISABLED):
-                    problems.append(f"{name}: {literal!r} must be {ENABLED!r} or {DISABLED!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, spec: FieldSpec) -> FieldSpec:
+        if spec.value is not None and spec.value.upper() not in TRANSPORTS:
+            raise ValueError(f"{spec.value!r} is not one of {', '.join(TRANSPORTS)}")
+        return spec
+
+    @field_validator(*FLAG_FIELDS)
+    @classmethod
+    def _flag_literals(cls, spec: FieldSpec | None) -> FieldSpec | None:
+        for literal in _literal_outputs(spec):
+            if literal not in (ENABLED, DISABLED):
+                raise ValueError(f"{literal!r} must be {ENABLED!r} or {DISABLED!r}")
+        return spec
 
     def field_specs(self) -> dict[str, FieldSpec]:
         names = ("sipusername", "sippassword", "transport", *OPTIONAL_ACCOUNT_FIELDS)
@@ -131,7 +131,14 @@ class AttributeSchema(_Strict):
 
     description: str = ""
     directory: DirectoryProfile = DirectoryProfile()
-    accounts: tuple[AccountSpec, ...] = Field(min_length=1)
+    accounts: tuple[AccountSpec, ...]
+
+    @field_validator("accounts")
+    @classmethod
+    def _at_least_one(cls, accounts: tuple[AccountSpec, ...]) -> tuple[AccountSpec, ...]:
+        if not accounts:
+            raise ValueError("describe at least one account ([[accounts]])")
+        return accounts
 
     def attributes(self) -> frozenset[str]:
         """Every directory attribute the accounts read."""

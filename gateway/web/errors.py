@@ -24,7 +24,7 @@ class ErrorHandlers:
         self._bad_request = bad_request_message
         self._unavailable = unavailable_message
 
-    def install(self, app: falcon.App) -> None:
+    def install(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
         app.add_error_handler(BadRequest, self.bad_request)
         app.add_error_handler(Exception, self.unexpected)
         app.add_error_handler(falcon.HTTPError, self.http_error)

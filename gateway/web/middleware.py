@@ -29,7 +29,8 @@ class RequestLog:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, succeeded: bool) -> None:
         ctx = req.context
-        duration_ms = (time.perf_counter() - ctx.get("started", time.perf_counter())) * 1000
+        started: float = ctx.get("started") or time.perf_counter()
+        duration_ms = (time.perf_counter() - started) * 1000
         log.info(
             "request %s %s outcome=%s user=%r device=%r status=%s duration_ms=%.1f source=%s",
             ctx.get("request_id", "-"),

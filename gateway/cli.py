@@ -1,0 +1,118 @@
+"""The admin's entry points: ``python -m gateway serve | check | try``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from gateway import __version__
+from gateway.app import build_directory, connection_factory, create_app
+from gateway.directory.connection import ConnectionFactory
+from gateway.errors import ConfigError
+from gateway.logs import configure_logging
+from gateway.settings import Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings, connections = _load(args)
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.logging)
+    command: int = args.run(args, settings, connections)
+    return command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="answer SessionTalk provisioning calls (waitress)")
+    _common(serve)
+    serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port, 8080; 0 picks a free one)")
+    serve.add_argument("--threads", type=int, help="worker threads (default: server.threads)")
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check", help="validate the configuration and reach the directory")
+    _common(check)
+    check.set_defaults(run=_check)
+
+    try_ = commands.add_parser("try", help="preview what a user would get (SIP secrets masked)")
+    _common(try_)
+    try_.add_argument("username")
+    try_.add_argument("--password-stdin", action="store_true", help="read the password from stdin and test the bind")
+    try_.add_argument("--json", action="store_true", help="print JSON instead of text")
+    try_.set_defaults(run=_try)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default: $GATEWAY_CONFIG)")
+    parser.add_argument("--demo", action="store_true", help="use the built-in demo directory")
+    parser.add_argument("--demo-directory", type=Path, metavar="FILE", help="demo mode with your own LDIF file")
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, ConnectionFactory | None]:
+    if args.demo or args.demo_directory:
+        from gateway.demo.settings import demo_factory, demo_settings
+
+        factory = demo_factory(args.demo_directory)
+        return demo_settings(factory), factory
+    return load_settings(args.config), None
+
+
+def _serve(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
+    from waitress import create_server
+
+    app = create_app(settings, directory=build_directory(settings, connections))
+    server = create_server(
+        app,
+        host=args.host or settings.server.host,
+        port=settings.server.port if args.port is None else args.port,
+        threads=args.threads or settings.server.threads,
+        ident="",
+        clear_untrusted_proxy_headers=True,
+    )
+    where = "demo directory " + str(args.demo_directory or "(built in)") if connections else "directory"
+    print(
+        f"gateway listening on http://{server.effective_host}:{server.effective_port}/provisioning ({where})",
+        flush=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
+    from gateway.preflight import run_checks
+
+    report = run_checks(settings, connections or connection_factory(settings))
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _try(
+    args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None, stdin: TextIO | None = None
+) -> int:
+    from gateway.preview import preview
+
+    password = None
+    if args.password_stdin:
+        stream = stdin or sys.stdin
+        password = (stream.readline() if not stream.isatty() else getpass.getpass("password: ")).rstrip("\r\n")
+    directory = build_directory(settings, connections)
+    result = preview(settings, directory, args.username, password)
+    print(json.dumps(result.to_json(), indent=2) if args.json else result.render())
+    return 0 if result.ok else 1

@@ -1,0 +1,95 @@
+"""``check``: the pre-flight report — configuration, schema, each directory server, the base DN."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ldap3 import BASE
+
+from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory, describe_error
+from gateway.directory.demo import DemoConnectionFactory
+from gateway.errors import DirectoryUnavailable
+from gateway.settings import Settings
+
+_HINTS = (
+    ("CERTIFICATE_VERIFY_FAILED", "the server's certificate is not trusted: set directory.ca_file to its CA"),
+    ("doesn't match any name", "the server's certificate does not name this host: use the name it was issued to"),
+    ("Connection refused", "nothing listens there: check the host and port"),
+    ("timed out", "no answer in time: check firewalls and directory.connect_timeout"),
+    ("invalidCredentials", "the service account's DN or password is wrong"),
+    ("strongerAuthRequired", "the server refuses simple binds without TLS: use ldaps:// or start_tls"),
+)
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    lines: list[CheckLine] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(line.ok for line in self.lines)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.lines.append(CheckLine(name, ok, detail))
+
+    def render(self) -> str:
+        width = max((len(line.name) for line in self.lines), default=0)
+        rows = [f"[{'ok' if line.ok else 'FAIL':>4}] {line.name:<{width}}  {line.detail}" for line in self.lines]
+        rows.append("all checks passed" if self.ok else "some checks FAILED")
+        return "\n".join(rows)
+
+
+def run_checks(settings: Settings, connections: ConnectionFactory) -> Report:
+    report = Report()
+    report.add("configuration", True, "valid")
+    schema = settings.mapping.attribute_schema
+    source = settings.mapping.file or f"preset {settings.mapping.preset}"
+    report.add(
+        "attribute schema",
+        True,
+        f"{source}: {len(schema.accounts)} account rule(s), reads {', '.join(sorted(schema.attributes()))}",
+    )
+    if isinstance(connections, LdapConnectionFactory):
+        _check_servers(report, connections, settings.directory.base_dn)
+    elif isinstance(connections, DemoConnectionFactory):
+        _check_demo(report, connections)
+    return report
+
+
+def _check_servers(report: Report, factory: LdapConnectionFactory, base_dn: str) -> None:
+    for endpoint in factory.settings.endpoints:
+        started = time.perf_counter()
+        try:
+            with factory.probe(endpoint) as conn:
+                secured = endpoint.use_ssl or factory.settings.start_tls
+                steps = ["reachable", "TLS verified" if secured else "plain LDAP"]
+                if factory.settings.service_dn:
+                    steps.append("service account bind ok")
+                    conn.search(base_dn, "(objectClass=*)", BASE, attributes=["1.1"])
+                    if conn.result.get("result") != 0:
+                        report.add(
+                            endpoint.url,
+                            False,
+                            f"search base {base_dn!r} not readable: {conn.result.get('description')}",
+                        )
+                        continue
+                    steps.append("search base found")
+        except (DirectoryUnavailable, Exception) as exc:
+            detail = describe_error(exc)
+            hint = next((h for needle, h in _HINTS if needle in detail), "")
+            report.add(endpoint.url, False, detail + (f" -> {hint}" if hint else ""))
+            continue
+        elapsed = (time.perf_counter() - started) * 1000
+        report.add(endpoint.url, True, ", ".join(steps) + f" ({elapsed:.0f} ms)")
+
+
+def _check_demo(report: Report, factory: DemoConnectionFactory) -> None:
+    report.add("demo directory", True, f"{factory.path}: {len(factory.entry_dns())} entries, base {factory.base_dn}")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs and runs it: the README's second command, and CI's.
+#   bash tests/run.sh [pytest arguments]
+# - Debian packages for the real directory servers the integration tests start (root only;
+#   a temporary policy-rc.d keeps the packaged slapd/samba services from starting on 389/636);
+# - a virtual environment in .venv (Debian 12 refuses system-wide pip installs, PEP 668);
+# - then pytest over the whole suite (tests start slapd, Samba AD and the gateway themselves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(slapd ldap-utils samba-ad-dc samba-ad-provision ldb-tools openssl python3-venv)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  made_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+  if [[ -n $made_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+exec .venv/bin/python -m pytest "$@"
