@@ -19,6 +19,9 @@ from gateway.settings import Settings, load_settings
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "standalone", False):  # commands that need no full configuration
+        standalone: int = args.run(args)
+        return standalone
     try:
         settings, connections = _load(args)
     except ConfigError as exc:
@@ -51,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     try_.add_argument("--password-stdin", action="store_true", help="read the password from stdin and test the bind")
     try_.add_argument("--json", action="store_true", help="print JSON instead of text")
     try_.set_defaults(run=_try)
+
+    from gateway.schema_cli import add_schema_commands
+
+    add_schema_commands(commands, _common)
     return parser
 
 
