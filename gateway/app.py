@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import falcon
@@ -12,21 +15,32 @@ from gateway.directory.ldap import DirectoryConfig, LdapDirectory
 from gateway.entitlement import Entitlement
 from gateway.service import ProvisioningService
 from gateway.settings import Settings
+from gateway.store.engine import create_store_engine
+from gateway.store.schema import ensure_current
+from gateway.store.sql import SqlDeviceStore
 from gateway.web.errors import ErrorHandlers
 from gateway.web.middleware import NoStore, RequestLog
 from gateway.web.resources import ProvisioningResource
 
 
 def create_app(
-    settings: Settings, *, directory: Directory | None = None
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    store: SqlDeviceStore | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """The WSGI app for ``settings``; tests pass their own ``directory``."""
-    schema = settings.mapping.attribute_schema
+    """The WSGI app for ``settings``; tests pass their own ``directory``, ``store`` and clock."""
+    clock = now or (lambda: datetime.now(UTC))
     service = ProvisioningService(
         directory=directory or build_directory(settings),
-        schema=schema,
+        store=store or build_store(settings, now=clock),
+        schema=settings.mapping.attribute_schema,
         entitlement=Entitlement(settings.directory.required_groups, settings.directory.denied_groups),
         messages=settings.messages,
+        valve=settings.safety_valve,
+        max_devices=settings.devices.max_per_user,
+        now=clock,
     )
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[RequestLog(), NoStore()])
     app.req_options.keep_blank_qs_values = True
@@ -41,6 +55,22 @@ def build_directory(settings: Settings, connections: ConnectionFactory | None = 
     """An ``LdapDirectory`` for the configured servers (or over the given connection factory)."""
     config = DirectoryConfig.from_settings(settings.directory, settings.mapping.attribute_schema)
     return LdapDirectory(config, connections or connection_factory(settings))
+
+
+def build_store(
+    settings: Settings, *, now: Callable[[], datetime] | None = None, check_schema: bool = True
+) -> SqlDeviceStore:
+    """The device store; refuses (``StoreOutOfDate``) a schema that is not this gateway's."""
+    engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
+    if check_schema:
+        ensure_current(engine)
+    override = settings.store.fingerprint_key.get_secret_value()
+    return SqlDeviceStore(
+        engine,
+        now=now or (lambda: datetime.now(UTC)),
+        fingerprint_key_override=hashlib.sha256(override.encode()).digest() if override else None,
+        event_retention_days=settings.store.event_retention_days,
+    )
 
 
 def connection_factory(settings: Settings) -> LdapConnectionFactory:

@@ -12,7 +12,7 @@ from typing import TextIO
 from gateway import __version__
 from gateway.app import build_directory, connection_factory, create_app
 from gateway.directory.connection import ConnectionFactory
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, StoreOutOfDate
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 
@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     try_.add_argument("--json", action="store_true", help="print JSON instead of text")
     try_.set_defaults(run=_try)
 
+    from gateway.devices_cli import add_store_commands
     from gateway.schema_cli import add_schema_commands
 
     add_schema_commands(commands, _common)
+    add_store_commands(commands, _common)
     return parser
 
 
@@ -70,16 +72,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace) -> tuple[Settings, ConnectionFactory | None]:
     if args.demo or args.demo_directory:
         from gateway.demo.settings import demo_factory, demo_settings
+        from gateway.store.engine import create_store_engine
+        from gateway.store.schema import upgrade
 
         factory = demo_factory(args.demo_directory)
-        return demo_settings(factory), factory
+        settings = demo_settings(factory)
+        upgrade(create_store_engine(settings.store.effective_url()))  # the demo needs no set-up
+        return settings, factory
     return load_settings(args.config), None
 
 
 def _serve(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
     from waitress import create_server
 
-    app = create_app(settings, directory=build_directory(settings, connections))
+    try:
+        app = create_app(settings, directory=build_directory(settings, connections))
+    except StoreOutOfDate as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
     server = create_server(
         app,
         host=args.host or settings.server.host,

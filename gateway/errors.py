@@ -49,3 +49,11 @@ class PasswordExpired(LoginRejected):
 
 class NotEntitled(LoginRejected):
     """Not in a required group, or in a denied one."""
+
+
+class StoreUnavailable(GatewayError):
+    """The device store did not answer (down, timeout, locked): treated like a directory outage."""
+
+
+class StoreOutOfDate(GatewayError):
+    """The store's schema is not the one this gateway was built for: run ``migrate``."""

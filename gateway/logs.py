@@ -43,3 +43,4 @@ def configure_logging(settings: LoggingSettings, stream: object = None) -> None:
     handler.gateway_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

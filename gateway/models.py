@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 
 #: The seed's optional account fields, in the order the seed lists them.
 OPTIONAL_ACCOUNT_FIELDS = (
@@ -113,18 +114,64 @@ class ProvisioningRequest:
 
 
 class Outcome(enum.Enum):
-    """Why the gateway answered as it did: for logs and metrics, never sent to the phone."""
+    """Why the gateway answered as it did: for logs, metrics and the audit trail, never sent to the phone."""
 
     ENROLLED = "enrolled"
     UNCHANGED = "unchanged"
     CHANGED = "changed"
     SIGNED_OUT = "signed_out"
+    REVOKED = "revoked"
+    SIGN_IN_AGAIN = "sign_in_again"
     LOGIN_FAILED = "login_failed"
     PASSWORD_MUST_CHANGE = "password_must_change"
     PASSWORD_EXPIRED = "password_expired"
+    LOCKED = "locked"
     NO_ACCOUNTS = "no_accounts"
+    DEVICE_LIMIT = "device_limit"
     UNAVAILABLE = "unavailable"
+    SIGN_OUT_HELD = "sign_out_held"
     RATE_LIMITED = "rate_limited"
+
+
+class DeviceStatus(enum.Enum):
+    """A device is *enrolled* after a successful login, *signed out* after the gateway signed it
+    out, *revoked* after an administrator removed it."""
+
+    ENROLLED = "enrolled"
+    SIGNED_OUT = "signed_out"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class Device:
+    """One installation of the app for one user (DESIGN §7). Nothing secret is kept here."""
+
+    user_key: str
+    device_id: str
+    status: DeviceStatus
+    login: str = ""
+    user_dn: str = ""
+    account_fingerprint: str | None = None
+    fingerprint_key_id: str | None = None
+    password_changed_at: str | None = None
+    force_update: bool = False
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    last_source: str = ""
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the audit trail: what a call was answered, and why."""
+
+    at: datetime
+    outcome: str
+    login: str = ""
+    user_key: str = ""
+    device_id: str = ""
+    source: str = ""
+    detail: str = ""
 
 
 @dataclass(frozen=True)

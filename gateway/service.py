@@ -1,15 +1,15 @@
-"""The provisioning decision (DESIGN §3), in plain Python: no HTTP, no LDAP, no SQL here.
-
-Until the device-state issue lands, every successful login answers ``update=true`` with the
-accounts, whatever ``reprovision`` says: the app re-creates its accounts on each start
-(harmless, and always correct). Failed logins, outages and account problems follow the table.
+"""The provisioning service (DESIGN §3): gathers the facts of a call, lets ``decision.decide``
+pick the row of the table, and records the outcome. Plain Python: no HTTP, no LDAP, no SQL.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
+from gateway.decision import Facts, Gone, Login, Verdict, decide
 from gateway.directory import Directory
 from gateway.entitlement import Entitlement
 from gateway.errors import (
@@ -22,75 +22,265 @@ from gateway.errors import (
     NotEntitled,
     PasswordExpired,
     PasswordMustChange,
+    StoreUnavailable,
 )
 from gateway.mapping.mapper import map_accounts
 from gateway.mapping.spec import AttributeSchema
-from gateway.models import DirectoryUser, Outcome, ProvisioningRequest, ProvisioningResult
-from gateway.settings import MessagesSettings
+from gateway.models import (
+    Device,
+    DeviceStatus,
+    DirectoryUser,
+    Event,
+    Outcome,
+    ProvisioningRequest,
+    ProvisioningResult,
+    SipAccount,
+)
+from gateway.settings import MessagesSettings, SafetyValveSettings
+from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
+valve_log = logging.getLogger("gateway.safety_valve")
 
 
 @dataclass(frozen=True)
+class Observed:
+    """What the directory said about this call, before the store is consulted."""
+
+    user: DirectoryUser | None = None
+    gone: Gone | None = None
+    locked: bool = False
+    login: Login = Login.NOT_ATTEMPTED
+    detail: str = ""
+
+
+@dataclass
+class _Call:
+    """One call's facts as they are gathered."""
+
+    request: ProvisioningRequest
+    observed: Observed
+    user_key: str = ""
+    accounts: tuple[SipAccount, ...] = ()
+
+
+@dataclass
 class ProvisioningService:
     directory: Directory
+    store: SqlDeviceStore
     schema: AttributeSchema
     entitlement: Entitlement
     messages: MessagesSettings
+    valve: SafetyValveSettings = field(default_factory=SafetyValveSettings)
+    max_devices: int = 5
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
-        """Answer one call from the app; never raises for a business outcome."""
+        """Answer one call from the app; never raises for a business outcome or an outage."""
         if not request.password.strip():
-            return self._login_failed(request, "empty password (no directory call made)")
+            self._record_quietly(request, Outcome.LOGIN_FAILED, "empty password, no directory call")
+            return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
         try:
-            user = self._login(request)
-        except PasswordMustChange:
-            return self._answer(Outcome.PASSWORD_MUST_CHANGE, self.messages.password_must_change)
-        except PasswordExpired:
-            return self._answer(Outcome.PASSWORD_EXPIRED, self.messages.password_expired)
-        except LoginRejected as exc:
-            return self._login_failed(request, f"{type(exc).__name__}: {exc}")
+            return self._provision(request)
         except DirectoryUnavailable as exc:
             log.warning("directory unavailable for %r: %s", request.username, exc)
-            return self._answer(Outcome.UNAVAILABLE, self.messages.unavailable)
-        return self._accounts_for(request, user)
+            self._record_quietly(request, Outcome.UNAVAILABLE, f"directory: {exc}")
+        except StoreUnavailable as exc:
+            log.warning("device store unavailable for %r: %s", request.username, exc)
+        return self._answer(Verdict(False, Outcome.UNAVAILABLE, "unavailable"))
 
-    def _login(self, request: ProvisioningRequest) -> DirectoryUser:
-        """Search, refuse what the search already rules out (no bind), then bind."""
-        found = None
+    def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         if self.directory.searches_before_bind:
-            found = self.directory.find_user(request.username)
-            if found is None:
-                raise InvalidCredentials("no such user")
-            self._refuse_before_bind(found)
-        user = self.directory.verify_password(request.username, request.password, found)
-        if found is None:
-            self._refuse_before_bind(user)
-        return user
+            user = self.directory.find_user(request.username)
+            if user is None:
+                return self._not_found(request)
+            snapshot = self.store.find_device(user.key, request.device_id)
+            observed = self._observe(request, user, snapshot)
+        else:
+            observed = self._bind_directly(request)
+            if observed.user is None:
+                return self._not_found(request, observed)
+        return self._decide_and_record(request, observed)
 
-    def _refuse_before_bind(self, user: DirectoryUser) -> None:
-        """States the caller must not learn about: answered like a wrong password, no bind made."""
-        if user.state.disabled:
-            raise AccountDisabled("disabled in the directory")
-        if user.state.locked:
-            raise AccountLocked("locked in the directory")
-        if user.state.expired:
-            raise AccountExpired("account expired")
-        if not self.entitlement.allows(user):
-            raise NotEntitled("not in a required group, or in a denied group")
+    # -- gathering the facts -------------------------------------------------------------------
 
-    def _accounts_for(self, request: ProvisioningRequest, user: DirectoryUser) -> ProvisioningResult:
+    def _observe(self, request: ProvisioningRequest, user: DirectoryUser, snapshot: Device | None) -> Observed:
+        """Refuse what the search already rules out without binding; otherwise bind."""
+        refused = _refused_before_bind(user, self.entitlement)
+        if refused is not None:
+            return refused
+        enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
+        if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
+            return Observed(user, detail="revoked device: no bind")
+        if enrolled and _password_changed(snapshot, user):
+            return Observed(user, detail="password changed since the last good bind: no bind")
+        return self._bind(request, user)
+
+    def _bind(self, request: ProvisioningRequest, user: DirectoryUser | None) -> Observed:
+        try:
+            bound = self.directory.verify_password(request.username, request.password, user)
+        except LoginRejected as exc:
+            return _rejection(user, exc)
+        return Observed(bound, login=Login.OK)
+
+    def _bind_directly(self, request: ProvisioningRequest) -> Observed:
+        observed = self._bind(request, None)
+        if observed.user is not None:
+            refused = _refused_before_bind(observed.user, self.entitlement)
+            if refused is not None:
+                return replace(refused, login=Login.OK)
+        return observed
+
+    def _not_found(self, request: ProvisioningRequest, observed: Observed | None = None) -> ProvisioningResult:
+        """No entry (or no good bind) for this login. A device this login enrolled is signed out
+        when the user is deleted (the directory being sane) or its saved password fails."""
+        device = self.store.find_device_by_login(request.username, request.device_id)
+        if observed is not None:  # direct mode: the bind itself said why
+            return self._decide_and_record(request, observed, device)
+        if device is None:
+            self._record_quietly(request, Outcome.LOGIN_FAILED, "no such user")
+            return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
+        if not self.directory.canary():
+            raise DirectoryUnavailable("user not found, and the canary search found no users either")
+        return self._decide_and_record(request, Observed(gone=Gone.DELETED, detail="user deleted"), device)
+
+    # -- deciding and recording ----------------------------------------------------------------
+
+    def _decide_and_record(
+        self, request: ProvisioningRequest, observed: Observed, known: Device | None = None
+    ) -> ProvisioningResult:
+        call = _Call(request, observed, user_key=observed.user.key if observed.user else known.user_key if known else "")
+        if observed.login is Login.OK and observed.gone is None and observed.user is not None:
+            call.accounts = self._accounts(request, observed.user)
+            if not call.accounts:
+                call.observed = replace(observed, gone=Gone.NO_ACCOUNTS)
+        keys = self.store.fingerprint_keys()
+
+        def work(tx: SqlTransaction) -> Verdict:
+            device = tx.lock_device(call.user_key, request.device_id) if call.user_key else None
+            if device is not None and device.fingerprint_key_id not in keys.keys:
+                self.store.fingerprint_keys(refresh=True)  # another instance rotated the key
+            facts = Facts(
+                reprovision=request.reprovision,
+                device=device,
+                gone=call.observed.gone,
+                locked=call.observed.locked,
+                password_changed=observed.user is not None and _password_changed(device, observed.user),
+                login=call.observed.login,
+                accounts=call.accounts,
+                accounts_changed=device is None or not self.store.fingerprint_keys().matches(
+                    call.accounts, device.account_fingerprint, device.fingerprint_key_id),
+                other_enrolled_devices=tx.count_enrolled(call.user_key) - (1 if _enrolled(device) else 0),
+                max_devices=self.max_devices,
+            )
+            verdict = self._through_valve(tx, decide(facts))
+            self._apply(tx, call, device, verdict)
+            return verdict
+
+        return self._answer(self.store.run(work))
+
+    def _accounts(self, request: ProvisioningRequest, user: DirectoryUser) -> tuple[SipAccount, ...]:
         mapping = map_accounts(user, self.schema)
         for problem in mapping.problems:
             log.warning("user %r (%s): %s", request.username, user.dn, problem)
-        if not mapping.accounts:
-            return self._answer(Outcome.NO_ACCOUNTS, self.messages.no_accounts)
-        return ProvisioningResult(True, mapping.accounts, "", Outcome.ENROLLED)
+        return mapping.accounts
 
-    def _login_failed(self, request: ProvisioningRequest, reason: str) -> ProvisioningResult:
-        log.info("login failed for %r: %s", request.username, reason)
-        return self._answer(Outcome.LOGIN_FAILED, self.messages.login_failed)
+    def _through_valve(self, tx: SqlTransaction, verdict: Verdict) -> Verdict:
+        """Hold directory-driven sign-outs when too many happen at once (a wrong base DN, a lost ACL)."""
+        if verdict.outcome is not Outcome.SIGNED_OUT:
+            return verdict
+        reason = tx.valve_tripped()
+        if reason is None:
+            window = tx.now - timedelta(seconds=self.valve.window_seconds)
+            recent = tx.count_events(Outcome.SIGNED_OUT.value, window)
+            if recent + 1 <= self.valve.max_sign_outs:
+                return verdict
+            reason = f"{recent + 1} sign-outs within {self.valve.window_seconds} s (limit {self.valve.max_sign_outs})"
+            tx.trip_valve(reason)
+        valve_log.error("SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
+                        "`python -m gateway devices release-sign-outs`", reason)
+        return Verdict(False, Outcome.SIGN_OUT_HELD, "unavailable")
 
-    @staticmethod
-    def _answer(outcome: Outcome, errmsg: str) -> ProvisioningResult:
-        return ProvisioningResult(False, (), errmsg, outcome)
+    def _apply(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> None:
+        if verdict.status is not None and call.user_key:
+            tx.save_device(self._updated(tx, call, device, verdict))
+        observed = call.observed
+        detail = observed.detail or (f"bind {observed.login.value}" if observed.login is not Login.NOT_ATTEMPTED else "")
+        tx.add_event(Event(at=tx.now, outcome=verdict.outcome.value, login=call.request.username,
+                           user_key=call.user_key, device_id=call.request.device_id,
+                           source=call.request.source_address, detail=detail))
+
+    def _updated(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> Device:
+        """The device record after this verdict."""
+        assert verdict.status is not None
+        request, user = call.request, call.observed.user
+        base = device or Device(user_key=call.user_key, device_id=request.device_id, status=verdict.status)
+        changes: dict[str, object] = {
+            "status": verdict.status, "login": request.username, "last_seen": tx.now,
+            "last_source": request.source_address,
+        }
+        if user is not None:
+            changes["user_dn"] = user.dn
+        keys = self.store.fingerprint_keys()
+        rotated = device is not None and device.fingerprint_key_id != keys.current_id
+        if verdict.remember_accounts or (rotated and verdict.outcome is Outcome.UNCHANGED):
+            # Unchanged under an older key: re-fingerprint with the current one, re-creating nothing.
+            changes.update(account_fingerprint=keys.fingerprint(call.accounts), fingerprint_key_id=keys.current_id)
+        if verdict.remember_accounts:
+            changes["force_update"] = False
+        if verdict.remember_password and user is not None:
+            changes["password_changed_at"] = user.password_changed_at
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+    def _record_quietly(self, request: ProvisioningRequest, outcome: Outcome, detail: str) -> None:
+        """Audit a call that changes no device; a store outage must not change the answer."""
+        event = Event(at=self.now(), outcome=outcome.value, login=request.username, device_id=request.device_id,
+                      source=request.source_address, detail=detail)
+        try:
+            self.store.run(lambda tx: tx.add_event(event))
+        except StoreUnavailable:
+            log.warning("device store unavailable: event %s for %r not recorded", outcome.value, request.username)
+
+    def _answer(self, verdict: Verdict) -> ProvisioningResult:
+        errmsg = getattr(self.messages, verdict.message) if verdict.message else ""
+        return ProvisioningResult(verdict.update, verdict.accounts, errmsg, verdict.outcome)
+
+
+def _enrolled(device: Device | None) -> bool:
+    return device is not None and device.status is DeviceStatus.ENROLLED
+
+
+def _password_changed(device: Device | None, user: DirectoryUser) -> bool:
+    """The directory's password-change marker moved since this device's last good bind."""
+    if device is None or device.password_changed_at is None or user.password_changed_at is None:
+        return False
+    return device.password_changed_at != user.password_changed_at
+
+
+def _refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> Observed | None:
+    """States the search shows: answered without binding (no failed logon is counted)."""
+    if user.state.disabled:
+        return Observed(user, gone=Gone.DISABLED, detail="disabled in the directory: no bind")
+    if user.state.expired:
+        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, detail="account expired: no bind")
+    if not entitlement.allows(user):
+        return Observed(user, gone=Gone.NOT_ENTITLED, detail="not entitled: no bind")
+    if user.state.locked:
+        return Observed(user, locked=True, detail="locked in the directory: no bind")
+    return None
+
+
+_REJECTIONS: dict[type[LoginRejected], Observed] = {
+    InvalidCredentials: Observed(login=Login.WRONG_PASSWORD),
+    PasswordMustChange: Observed(login=Login.MUST_CHANGE),
+    PasswordExpired: Observed(login=Login.EXPIRED),
+    AccountLocked: Observed(locked=True),
+    AccountDisabled: Observed(gone=Gone.DISABLED),
+    AccountExpired: Observed(gone=Gone.ACCOUNT_EXPIRED),
+    NotEntitled: Observed(gone=Gone.NOT_ENTITLED),
+}
+
+
+def _rejection(user: DirectoryUser | None, exc: LoginRejected) -> Observed:
+    template = next((o for kind, o in _REJECTIONS.items() if isinstance(exc, kind)), _REJECTIONS[InvalidCredentials])
+    return replace(template, user=user, detail=f"bind refused: {type(exc).__name__}")

@@ -130,7 +130,38 @@ class MessagesSettings(Section):
     )
     password_expired: str = "Your password has expired. Change it on your computer, then sign in again."
     no_accounts: str = "No phone line is set up for your account. Please contact your IT helpdesk."
+    signed_out: str = "This phone has been signed out: your account no longer has phone service."
+    revoked: str = "This phone has been removed by your administrator."
+    sign_in_again: str = "Your password has changed. Please sign in again with your new password."
+    device_limit: str = (
+        "You have reached the maximum number of phones. Ask your IT helpdesk to remove one you no longer use."
+    )
     bad_request: str = "The request was not understood."
+
+
+class StoreSettings(Section):
+    """Where device state and the audit trail are kept (DESIGN §7)."""
+
+    url: SecretStr = SecretStr("")
+    sqlite_path: Path = Path("gateway-devices.sqlite3")
+    timeout: int = Field(default=5, ge=1, le=120)
+    event_retention_days: int = Field(default=90, ge=1, le=3650)
+    fingerprint_key: SecretStr = SecretStr("")
+
+    def effective_url(self) -> str:
+        """The SQLAlchemy URL: ``url`` when set (it may hold a password), else the SQLite file."""
+        return self.url.get_secret_value() or f"sqlite:///{self.sqlite_path}"
+
+
+class DevicesSettings(Section):
+    max_per_user: int = Field(default=5, ge=1, le=100000)
+
+
+class SafetyValveSettings(Section):
+    """Stop signing phones out when more than ``max_sign_outs`` happen within ``window_seconds``."""
+
+    window_seconds: int = Field(default=600, ge=1)
+    max_sign_outs: int = Field(default=20, ge=1)
 
 
 class LoggingSettings(Section):
@@ -158,6 +189,9 @@ class Settings(BaseSettings):
     directory: DirectorySettings
     mapping: MappingSettings = MappingSettings()
     messages: MessagesSettings = MessagesSettings()
+    store: StoreSettings = StoreSettings()
+    devices: DevicesSettings = DevicesSettings()
+    safety_valve: SafetyValveSettings = SafetyValveSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

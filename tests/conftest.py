@@ -6,8 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from gateway.demo import DEMO_DIRECTORY
+from gateway.settings import StoreSettings
+from gateway.store.engine import create_store_engine
+from gateway.store.schema import upgrade
 
 
 @pytest.fixture
@@ -16,3 +20,13 @@ def demo_ldif(tmp_path: Path) -> Path:
     path = tmp_path / "directory.ldif"
     shutil.copyfile(DEMO_DIRECTORY, path)
     return path
+
+
+@pytest.fixture
+def store_settings(tmp_path: Path) -> StoreSettings:
+    """A fresh SQLite device store, migrated to the current schema."""
+    url = f"sqlite:///{tmp_path / 'devices.sqlite3'}"
+    engine = create_store_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return StoreSettings(url=SecretStr(url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -9,7 +10,17 @@ from pydantic import SecretStr
 from gateway.demo import DEMO_DIRECTORY, DEMO_SCHEMA, PHONE_USERS_GROUP
 from gateway.directory.demo import DemoConnectionFactory
 from gateway.models import normalize_dn
-from gateway.settings import DirectorySettings, MappingSettings, Settings
+from gateway.settings import DirectorySettings, MappingSettings, Settings, StoreSettings
+
+
+def demo_store_url() -> str:
+    """``GATEWAY_STORE__URL``, else a SQLite file in the user's state folder (kept across runs, so
+    ``devices ...`` commands see what ``serve --demo`` recorded)."""
+    if os.environ.get("GATEWAY_STORE__URL"):
+        return os.environ["GATEWAY_STORE__URL"]
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "sessiontalk-gateway"
+    state.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state / 'demo-devices.sqlite3'}"
 
 
 def demo_settings(factory: DemoConnectionFactory, **overrides: object) -> Settings:
@@ -24,6 +35,7 @@ def demo_settings(factory: DemoConnectionFactory, **overrides: object) -> Settin
         required_groups=(PHONE_USERS_GROUP,) if has_phone_group else (),
     )
     mapping = MappingSettings(preset=None, file=DEMO_SCHEMA)
+    overrides.setdefault("store", StoreSettings(url=SecretStr(demo_store_url())))
     return Settings(directory=directory, mapping=mapping, **overrides)  # type: ignore[arg-type]
 
 

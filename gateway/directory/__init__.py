@@ -43,3 +43,7 @@ class Directory(Protocol):
 
         Raises a ``LoginRejected`` subclass saying why, or ``DirectoryUnavailable``.
         """
+
+    def canary(self) -> bool:
+        """Does the search base still hold users? Checked before a user counts as deleted, so a
+        wrong base DN or filter, or a lost ACL, looks like an outage and signs no phone out."""

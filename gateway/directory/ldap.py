@@ -111,6 +111,15 @@ class LdapDirectory:
             raise DirectoryUnavailable("own entry not readable after bind")
         return found
 
+    def canary(self) -> bool:
+        user_filter = self.config.search.user_filter
+        base = self.config.base_dn
+        try:
+            found = self.connections.run_as_service(lambda conn: self._search(conn, base, user_filter, SUBTREE, ["1.1"]))
+        except DirectoryUnavailable:
+            return False
+        return bool(found)
+
     def _lookup(self, conn: Connection, search_filter: str) -> DirectoryUser | None:
         entries = self._search(conn, self.config.base_dn, search_filter, SUBTREE, self.config.requested_attributes())
         if len(entries) != 1:

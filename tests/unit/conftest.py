@@ -10,15 +10,15 @@ from falcon.testing import TestClient
 
 from gateway.app import build_directory, create_app
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.settings import Settings
+from gateway.settings import Settings, StoreSettings
 
 SEED_QUERY = "username=jbloggs&password=7578743843&reprovision=false&deviceId=3kQs875391li29"
 
 
 @pytest.fixture
-def demo_client(demo_ldif: Path) -> TestClient:
+def demo_client(demo_ldif: Path, store_settings: StoreSettings) -> TestClient:
     factory = demo_factory(demo_ldif)
-    settings = demo_settings(factory)
+    settings = demo_settings(factory, store=store_settings)
     return TestClient(create_app(settings, directory=build_directory(settings, factory)))
 
 
@@ -37,7 +37,7 @@ def provision(demo_client: TestClient) -> Callable[..., dict[str, object]]:
 
 
 @pytest.fixture
-def settings_for() -> Callable[..., Settings]:
+def settings_for(store_settings: StoreSettings) -> Callable[..., Settings]:
     """Build ``Settings`` explicitly (never from the host's environment or files)."""
 
     def build(**directory: object) -> Settings:
@@ -48,6 +48,6 @@ def settings_for() -> Callable[..., Settings]:
             "bind_password": "service-secret",
         }
         base.update(directory)
-        return Settings(directory=base)  # type: ignore[arg-type]
+        return Settings(directory=base, store=store_settings)  # type: ignore[arg-type]
 
     return build

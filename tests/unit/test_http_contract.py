@@ -13,7 +13,7 @@ from gateway.app import build_directory, create_app
 from gateway.demo.settings import demo_factory, demo_settings
 from gateway.errors import DirectoryUnavailable, PasswordExpired, PasswordMustChange
 from gateway.models import DirectoryUser
-from gateway.settings import MessagesSettings, Settings
+from gateway.settings import MessagesSettings, Settings, StoreSettings
 from tests.unit.conftest import SEED_QUERY
 
 GENERIC = MessagesSettings().login_failed
@@ -46,9 +46,10 @@ def test_login_by_mail_attribute(provision: Callable[..., dict[str, object]]) ->
     assert provision(username="joe.bloggs@example.com", password="7578743843")["update"] is True
 
 
-def test_reprovision_true_interim_answers_update_with_accounts(provision: Callable[..., dict[str, object]]) -> None:
+def test_reprovision_is_case_insensitive(provision: Callable[..., dict[str, object]]) -> None:
     body = provision(username="jbloggs", password="7578743843", reprovision="TRUE")
     assert body == {"update": True, "sipaccounts": [JBLOGGS_ACCOUNT], "errmsg": ""}
+    assert provision(username="jbloggs", password="7578743843", reprovision="True")["update"] is False
 
 
 @pytest.mark.parametrize(
@@ -125,12 +126,17 @@ class ScriptedDirectory:
         raise self.error
 
 
-def client_with(directory: object, **messages: str) -> TestClient:
-    settings = Settings(
-        directory={"servers": ["ldaps://dc"], "mode": "direct", "direct_bind_template": "{username}@x"},  # type: ignore[arg-type]
-        messages=MessagesSettings(**messages),
-    )
-    return TestClient(create_app(settings, directory=directory))  # type: ignore[arg-type]
+@pytest.fixture
+def client_with(store_settings: StoreSettings) -> Callable[..., TestClient]:
+    def build(directory: object, **messages: str) -> TestClient:
+        settings = Settings(
+            directory={"servers": ["ldaps://dc"], "mode": "direct", "direct_bind_template": "{username}@x"},  # type: ignore[arg-type]
+            messages=MessagesSettings(**messages),
+            store=store_settings,
+        )
+        return TestClient(create_app(settings, directory=directory))  # type: ignore[arg-type]
+
+    return build
 
 
 @pytest.mark.parametrize(
@@ -141,12 +147,14 @@ def client_with(directory: object, **messages: str) -> TestClient:
         (DirectoryUnavailable("down"), UNAVAILABLE),
     ],
 )
-def test_password_state_and_outage_messages(error: Exception, message: str) -> None:
+def test_password_state_and_outage_messages(
+    client_with: Callable[..., TestClient], error: Exception, message: str
+) -> None:
     response = client_with(ScriptedDirectory(error)).simulate_get("/provisioning", query_string=SEED_QUERY)
     assert response.json == {"update": False, "sipaccounts": [], "errmsg": message}
 
 
-def test_empty_password_makes_no_directory_call() -> None:
+def test_empty_password_makes_no_directory_call(client_with: Callable[..., TestClient]) -> None:
     directory = ScriptedDirectory(DirectoryUnavailable("must not be called"))
     response = client_with(directory).simulate_get(
         "/provisioning", query_string="username=jbloggs&password=%20%20&reprovision=false&deviceId=d"
@@ -155,7 +163,7 @@ def test_empty_password_makes_no_directory_call() -> None:
     assert directory.calls == 0
 
 
-def test_errmsg_texts_are_configurable() -> None:
+def test_errmsg_texts_are_configurable(client_with: Callable[..., TestClient]) -> None:
     client = client_with(ScriptedDirectory(DirectoryUnavailable("down")), unavailable="Call the helpdesk on x1234.")
     assert client.simulate_get("/provisioning", query_string=SEED_QUERY).json["errmsg"] == "Call the helpdesk on x1234."
 
@@ -172,7 +180,9 @@ class ExplodingDirectory(ScriptedDirectory):
         raise RuntimeError(f"bug while handling {password}")
 
 
-def test_internal_error_is_a_json_500_that_never_shows_or_logs_the_query(caplog: pytest.LogCaptureFixture) -> None:
+def test_internal_error_is_a_json_500_that_never_shows_or_logs_the_query(
+    client_with: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     response = client_with(ExplodingDirectory(RuntimeError())).simulate_get("/provisioning", query_string=SEED_QUERY)
     assert response.status_code == 500
@@ -182,18 +192,18 @@ def test_internal_error_is_a_json_500_that_never_shows_or_logs_the_query(caplog:
     assert "7578743843" not in caplog.text
 
 
-def test_demo_directory_edits_are_picked_up_without_restart(demo_ldif: Path) -> None:
+def test_demo_directory_edits_are_picked_up_without_restart(demo_ldif: Path, store_settings: StoreSettings) -> None:
     factory = demo_factory(demo_ldif)
-    settings = demo_settings(factory)
+    settings = demo_settings(factory, store=store_settings)
     client = TestClient(create_app(settings, directory=build_directory(settings, factory)))
     assert client.simulate_get("/provisioning", query_string=SEED_QUERY).json["sipaccounts"][0]["sipusername"] == "1001"
     demo_ldif.write_text(demo_ldif.read_text().replace("sipExtension: 1001", "sipExtension: 1501"))
     assert client.simulate_get("/provisioning", query_string=SEED_QUERY).json["sipaccounts"][0]["sipusername"] == "1501"
 
 
-def test_broken_demo_edit_keeps_the_previous_directory(demo_ldif: Path) -> None:
+def test_broken_demo_edit_keeps_the_previous_directory(demo_ldif: Path, store_settings: StoreSettings) -> None:
     factory = demo_factory(demo_ldif)
-    settings = demo_settings(factory)
+    settings = demo_settings(factory, store=store_settings)
     client = TestClient(create_app(settings, directory=build_directory(settings, factory)))
     demo_ldif.write_text("this is not ldif\n")
     assert client.simulate_get("/provisioning", query_string=SEED_QUERY).json["update"] is True

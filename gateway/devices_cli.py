@@ -1,0 +1,162 @@
+"""``migrate``, ``devices ...`` and ``events``: the store's administration commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.app import build_store
+from gateway.errors import StoreOutOfDate, StoreUnavailable
+from gateway.models import Device, Event
+from gateway.settings import Settings
+from gateway.store.engine import create_store_engine
+from gateway.store.schema import current_revision, head_revision, upgrade
+
+
+def add_store_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    migrate = commands.add_parser("migrate", help="create or upgrade the device store's schema")
+    add_common(migrate)
+    migrate.set_defaults(run=_migrate)
+
+    devices = commands.add_parser("devices", help="list, revoke, force-update or prune devices")
+    add_common(devices)
+    actions = devices.add_subparsers(required=True, metavar="ACTION")
+    for name, help_text, run in [
+        ("list", "list devices", _list),
+        ("revoke", "sign a device (or all of a user's) out for good", _revoke),
+        ("force-update", "make the next call re-create the accounts", _force_update),
+    ]:
+        action = actions.add_parser(name, help=help_text)
+        add_common(action)
+        action.add_argument("--user", help="login, user key (objectGUID/entryUUID) or DN")
+        action.add_argument("--device", help="deviceId")
+        action.add_argument("--json", action="store_true")
+        action.set_defaults(run=run)
+    prune = actions.add_parser("prune", help="forget devices not seen for a while")
+    add_common(prune)
+    prune.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    prune.set_defaults(run=_prune)
+    release = actions.add_parser("release-sign-outs", help="re-open the safety valve after fixing the cause")
+    add_common(release)
+    release.set_defaults(run=_release)
+    rotate = actions.add_parser("rotate-key", help="start fingerprinting accounts with a new key")
+    add_common(rotate)
+    rotate.set_defaults(run=_rotate)
+
+    events = commands.add_parser("events", help="the audit trail, newest first")
+    add_common(events)
+    events.add_argument("--user", help="login or user key")
+    events.add_argument("--device", help="deviceId")
+    events.add_argument("--outcome", help="e.g. enrolled, signed_out, login_failed, unavailable")
+    events.add_argument("--since-hours", type=float, help="only the last N hours")
+    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--json", action="store_true")
+    events.set_defaults(run=_events)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
+    try:
+        before = current_revision(engine)
+        after = upgrade(engine)
+    except StoreUnavailable as exc:
+        print(f"migrate: {exc}")
+        return 1
+    print(f"device store schema: {before or 'empty'} -> {after} (this gateway needs {head_revision()})")
+    return 0
+
+
+def _store(settings: Settings) -> Any:
+    try:
+        return build_store(settings)
+    except (StoreOutOfDate, StoreUnavailable) as exc:
+        raise SystemExit(f"devices: {exc}") from None
+
+
+def _list(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    found = _store(settings).list_devices(args.user, args.device)
+    if args.json:
+        print(json.dumps([_device_json(d) for d in found], indent=2))
+        return 0
+    if not found:
+        print("no devices")
+    for device in found:
+        print(f"{device.login:<24} {device.device_id:<28} {device.status.value:<11} "
+              f"last seen {_when(device.last_seen)} from {device.last_source or '-'}"
+              f"{'  (update forced)' if device.force_update else ''}")
+    return 0
+
+
+def _change(args: argparse.Namespace, settings: Settings, verb: str, **values: Any) -> int:
+    if not (args.user or args.device):
+        print(f"devices {verb}: name --user and/or --device")
+        return 2
+    changed = _store(settings).set_devices(args.user, args.device, **values)
+    print(json.dumps({"changed": changed}) if args.json else f"{verb}: {changed} device(s)")
+    return 0 if changed else 1
+
+
+def _revoke(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    return _change(args, settings, "revoked", status="revoked")
+
+
+def _force_update(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    return _change(args, settings, "update forced", force_update=True)
+
+
+def _prune(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    removed = _store(settings).prune_devices(timedelta(days=args.older_than))
+    print(f"removed {removed} device(s) not seen for {args.older_than} days")
+    return 0
+
+
+def _release(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    store = _store(settings)
+    reason = store.valve_state()
+    if reason is None:
+        print("sign-outs are not held")
+        return 0
+    store.reset_valve()
+    print(f"sign-outs released (they were held because: {reason})")
+    return 0
+
+
+def _rotate(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    print(f"new fingerprint key {_store(settings).rotate_fingerprint_key()}; phones are not re-created")
+    return 0
+
+
+def _events(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    since = datetime.now(UTC) - timedelta(hours=args.since_hours) if args.since_hours else None
+    found = _store(settings).list_events(user=args.user, device_id=args.device, outcome=args.outcome,
+                                         since=since, limit=args.limit)
+    if args.json:
+        print(json.dumps([_event_json(e) for e in found], indent=2))
+        return 0
+    for event in found:
+        print(f"{_when(event.at)}  {event.outcome:<20} {event.login:<24} {event.device_id:<28} "
+              f"{event.source:<15} {event.detail}")
+    return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _device_json(device: Device) -> dict[str, Any]:
+    data = asdict(device)
+    data["status"] = device.status.value
+    for name in ("first_seen", "last_seen"):
+        data[name] = data[name].isoformat() if data[name] else None
+    data.pop("account_fingerprint")  # meaningless to a reader, and keyed material
+    return data
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    data["at"] = event.at.isoformat()
+    return data

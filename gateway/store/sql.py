@@ -1,0 +1,278 @@
+"""``SqlDeviceStore``: devices, audit trail, fingerprint keys and the safety valve over SQLAlchemy."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from gateway.errors import StoreUnavailable
+from gateway.fingerprint import FingerprintKeys
+from gateway.models import Device, DeviceStatus, Event
+from gateway.store.engine import READ_ONLY
+from gateway.store.tables import devices, events, fingerprint_keys, gateway_state
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+VALVE = "safety_valve_tripped"
+_PRUNE_EVERY = timedelta(hours=1)
+
+
+class SqlTransaction:
+    """The store work of one request, inside one database transaction."""
+
+    def __init__(self, connection: Connection, now: datetime) -> None:
+        self._c = connection
+        self.now = now
+
+    def lock_device(self, user_key: str, device_id: str) -> Device | None:
+        """The device row, locked until commit (``FOR UPDATE`` where the database has it)."""
+        query = select(devices).where(devices.c.user_key == user_key, devices.c.device_id == device_id)
+        row = self._c.execute(query.with_for_update()).mappings().first()
+        return _device(row) if row else None
+
+    def count_enrolled(self, user_key: str) -> int:
+        query = select(func.count()).where(devices.c.user_key == user_key, devices.c.status == "enrolled")
+        return int(self._c.execute(query).scalar_one())
+
+    def save_device(self, device: Device) -> Device:
+        """Insert or update (by user key and deviceId); the saved copy has its version bumped."""
+        values = _row(device)
+        if device.version == 0:
+            values.update(version=1, first_seen=device.first_seen or self.now)
+            self._c.execute(insert(devices).values(**values))
+            return replace(device, version=1, first_seen=values["first_seen"])
+        where = and_(devices.c.user_key == device.user_key, devices.c.device_id == device.device_id)
+        self._c.execute(update(devices).where(where).values(**values, version=device.version + 1))
+        return replace(device, version=device.version + 1)
+
+    def add_event(self, event: Event) -> None:
+        self._c.execute(insert(events).values(**_event_row(event)))
+
+    def count_events(self, outcome: str, since: datetime) -> int:
+        query = select(func.count()).where(events.c.outcome == outcome, events.c.at >= since)
+        return int(self._c.execute(query).scalar_one())
+
+    def valve_tripped(self) -> str | None:
+        """Why sign-outs are held, or None when they are allowed."""
+        row = self._c.execute(select(gateway_state.c.value).where(gateway_state.c.name == VALVE)).first()
+        return str(row[0]) if row else None
+
+    def trip_valve(self, reason: str) -> None:
+        if self.valve_tripped() is None:
+            self._c.execute(insert(gateway_state).values(name=VALVE, value=reason, updated_at=self.now))
+
+
+class SqlDeviceStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fingerprint_key_override: bytes | None = None,
+        event_retention_days: int = 90,
+    ) -> None:
+        self.engine = engine
+        self._now = now
+        self._override = fingerprint_key_override
+        self._retention = timedelta(days=event_retention_days)
+        self._keys: FingerprintKeys | None = None
+        self._keys_lock = threading.Lock()
+        self._next_prune = datetime.min.replace(tzinfo=UTC)
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def find_device(self, user_key: str, device_id: str) -> Device | None:
+        query = select(devices).where(devices.c.user_key == user_key, devices.c.device_id == device_id)
+        return self._read(lambda c: _first_device(c, query))
+
+    def find_device_by_login(self, login: str, device_id: str) -> Device | None:
+        """The enrolled device this login last used with this deviceId (for users no longer found)."""
+        query = (
+            select(devices)
+            .where(devices.c.login == login.lower(), devices.c.device_id == device_id, devices.c.status == "enrolled")
+            .order_by(devices.c.last_seen.desc())
+            .limit(1)
+        )
+        return self._read(lambda c: _first_device(c, query))
+
+    def run(self, work: Callable[[SqlTransaction], T]) -> T:
+        """Run ``work`` in one write transaction; a lost insert race is retried with the winner's row."""
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    tx = SqlTransaction(connection, self._now())
+                    result = work(tx)
+                    self._prune_if_due(connection, tx.now)
+                    return result
+            except IntegrityError:
+                if attempt == 2:
+                    raise StoreUnavailable("store write kept conflicting") from None
+            except SQLAlchemyError as exc:
+                raise StoreUnavailable(f"store unavailable: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def fingerprint_keys(self, refresh: bool = False) -> FingerprintKeys:
+        """The shared keys (created on first use); refreshed when a device names an unknown key."""
+        with self._keys_lock:
+            if self._keys is None or refresh:
+                self._keys = self._load_keys()
+            return self._keys
+
+    # -- administration ------------------------------------------------------------------------
+
+    def list_devices(self, user: str | None = None, device_id: str | None = None) -> list[Device]:
+        query = select(devices).order_by(devices.c.login, devices.c.last_seen.desc())
+        if user:
+            query = query.where(_user_matches(user))
+        if device_id:
+            query = query.where(devices.c.device_id == device_id)
+        return self._read(lambda c: [_device(r) for r in c.execute(query).mappings()])
+
+    def set_devices(self, user: str | None, device_id: str | None, **values: Any) -> int:
+        """Update matching devices (revoke, force update); returns how many changed."""
+        where = []
+        if user:
+            where.append(_user_matches(user))
+        if device_id:
+            where.append(devices.c.device_id == device_id)
+        if not where:
+            raise ValueError("name a user or a device")
+        statement = update(devices).where(*where).values(**values, version=devices.c.version + 1)
+        return self.run(lambda tx: int(tx._c.execute(statement).rowcount))
+
+    def list_events(
+        self, *, user: str | None = None, device_id: str | None = None, outcome: str | None = None,
+        since: datetime | None = None, limit: int = 100,
+    ) -> list[Event]:
+        query = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
+        if user:
+            query = query.where((events.c.login == user.lower()) | (events.c.user_key == user))
+        if device_id:
+            query = query.where(events.c.device_id == device_id)
+        if outcome:
+            query = query.where(events.c.outcome == outcome)
+        if since:
+            query = query.where(events.c.at >= since)
+        return self._read(lambda c: [_event(r) for r in c.execute(query).mappings()])
+
+    def prune_devices(self, older_than: timedelta) -> int:
+        cutoff = self._now() - older_than
+        return self.run(lambda tx: int(tx._c.execute(delete(devices).where(devices.c.last_seen < cutoff)).rowcount))
+
+    def valve_state(self) -> str | None:
+        return self._read(lambda c: SqlTransaction(c, self._now()).valve_tripped())
+
+    def reset_valve(self) -> bool:
+        statement = delete(gateway_state).where(gateway_state.c.name == VALVE)
+        return self.run(lambda tx: bool(tx._c.execute(statement).rowcount))
+
+    def rotate_fingerprint_key(self) -> str:
+        """Make a new current key; older ones stay until no device uses them."""
+
+        def rotate(tx: SqlTransaction) -> str:
+            count = int(tx._c.execute(select(func.count()).select_from(fingerprint_keys)).scalar_one())
+            key_id = f"k{count + 1}"
+            tx._c.execute(update(fingerprint_keys).values(current=False))
+            tx._c.execute(insert(fingerprint_keys).values(
+                key_id=key_id, secret=secrets.token_hex(32), created_at=tx.now, current=True))
+            in_use = select(devices.c.fingerprint_key_id).where(devices.c.fingerprint_key_id.is_not(None))
+            tx._c.execute(delete(fingerprint_keys).where(
+                fingerprint_keys.c.current.is_(False), fingerprint_keys.c.key_id.not_in(in_use)))
+            return key_id
+
+        key_id = self.run(rotate)
+        self.fingerprint_keys(refresh=True)
+        return key_id
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.engine.connect().execution_options(**READ_ONLY) as connection:
+                return work(connection)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"store unavailable: {type(exc).__name__}") from None
+
+    def _load_keys(self) -> FingerprintKeys:
+        def load(tx: SqlTransaction) -> list[Any]:
+            rows = list(tx._c.execute(select(fingerprint_keys)).mappings())
+            if not rows:
+                tx._c.execute(insert(fingerprint_keys).values(
+                    key_id="k1", secret=secrets.token_hex(32), created_at=tx.now, current=True))
+                rows = list(tx._c.execute(select(fingerprint_keys)).mappings())
+            return rows
+
+        rows = self.run(load)
+        keys = {row["key_id"]: bytes.fromhex(row["secret"]) for row in rows}
+        current = next(row["key_id"] for row in rows if row["current"])
+        if self._override is not None:
+            # Named after the key itself: a changed override is a new key, not a silent mismatch.
+            current = "s-" + hashlib.sha256(b"key-id:" + self._override).hexdigest()[:8]
+            keys[current] = self._override
+        return FingerprintKeys(current, keys)
+
+    def _prune_if_due(self, connection: Connection, now: datetime) -> None:
+        if now < self._next_prune:
+            return
+        self._next_prune = now + _PRUNE_EVERY
+        removed = connection.execute(delete(events).where(events.c.at < now - self._retention)).rowcount
+        if removed:
+            log.info("audit trail: removed %d events older than %s days", removed, self._retention.days)
+
+
+def _user_matches(user: str) -> Any:
+    return (devices.c.login == user.lower()) | (devices.c.user_key == user) | (func.lower(devices.c.user_dn) == user.lower())
+
+
+def _first_device(connection: Connection, query: Any) -> Device | None:
+    row = connection.execute(query).mappings().first()
+    return _device(row) if row else None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _device(row: Any) -> Device:
+    return Device(
+        user_key=row["user_key"], device_id=row["device_id"], status=DeviceStatus(row["status"]),
+        login=row["login"], user_dn=row["user_dn"], account_fingerprint=row["account_fingerprint"],
+        fingerprint_key_id=row["fingerprint_key_id"], password_changed_at=row["password_changed_at"],
+        force_update=bool(row["force_update"]), first_seen=_aware(row["first_seen"]),
+        last_seen=_aware(row["last_seen"]), last_source=row["last_source"], version=row["version"],
+    )
+
+
+def _row(device: Device) -> dict[str, Any]:
+    return {
+        "user_key": device.user_key, "device_id": device.device_id, "status": device.status.value,
+        "login": device.login.lower(), "user_dn": device.user_dn,
+        "account_fingerprint": device.account_fingerprint, "fingerprint_key_id": device.fingerprint_key_id,
+        "password_changed_at": device.password_changed_at, "force_update": device.force_update,
+        "last_seen": device.last_seen, "last_source": device.last_source[:64],
+    }
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "at": event.at, "outcome": event.outcome, "login": event.login.lower()[:255],
+        "user_key": event.user_key, "device_id": event.device_id[:255], "source": event.source[:64],
+        "detail": event.detail,
+    }
+
+
+def _event(row: Any) -> Event:
+    return Event(at=_aware(row["at"]) or datetime.now(UTC), outcome=row["outcome"], login=row["login"],
+                 user_key=row["user_key"], device_id=row["device_id"], source=row["source"], detail=row["detail"])

@@ -1,0 +1,71 @@
+"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_key", String(255), nullable=False),
+    Column("device_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("login", String(255), nullable=False, default=""),
+    Column("user_dn", String(1024), nullable=False, default=""),
+    Column("account_fingerprint", String(64)),
+    Column("fingerprint_key_id", String(32)),
+    Column("password_changed_at", String(64)),
+    Column("force_update", Boolean, nullable=False, default=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("last_source", String(64), nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=1),
+    UniqueConstraint("user_key", "device_id", name="uq_devices_user_device"),
+    Index("ix_devices_login_device", "login", "device_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("login", String(255), nullable=False, default=""),
+    Column("user_key", String(255), nullable=False, default=""),
+    Column("device_id", String(255), nullable=False, default=""),
+    Column("source", String(64), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_events_at", "at"),
+    Index("ix_events_outcome_at", "outcome", "at"),
+)
+
+fingerprint_keys = Table(
+    "fingerprint_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("current", Boolean, nullable=False, default=False),
+)
+
+gateway_state = Table(
+    "gateway_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
