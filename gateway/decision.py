@@ -66,7 +66,7 @@ def _failed() -> Verdict:
     return Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
 
 
-def decide(f: Facts) -> Verdict:
+def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the table
     """One row of the table for these facts."""
     if f.device is not None and f.device.status is DeviceStatus.REVOKED:
         return Verdict(True, Outcome.REVOKED, "revoked", status=DeviceStatus.REVOKED)
@@ -104,10 +104,22 @@ def _logged_in(f: Facts) -> Verdict:
     if not f.enrolled or not f.reprovision:
         if not f.enrolled and f.other_enrolled_devices >= f.max_devices:
             return Verdict(False, Outcome.DEVICE_LIMIT, "device_limit")
-        return Verdict(True, Outcome.ENROLLED, accounts=f.accounts, status=DeviceStatus.ENROLLED,
-                       remember_accounts=True, remember_password=True)
+        return Verdict(
+            True,
+            Outcome.ENROLLED,
+            accounts=f.accounts,
+            status=DeviceStatus.ENROLLED,
+            remember_accounts=True,
+            remember_password=True,
+        )
     assert f.device is not None
     if f.device.force_update or f.accounts_changed:
-        return Verdict(True, Outcome.CHANGED, accounts=f.accounts, status=DeviceStatus.ENROLLED,
-                       remember_accounts=True, remember_password=True)
+        return Verdict(
+            True,
+            Outcome.CHANGED,
+            accounts=f.accounts,
+            status=DeviceStatus.ENROLLED,
+            remember_accounts=True,
+            remember_password=True,
+        )
     return Verdict(False, Outcome.UNCHANGED, status=DeviceStatus.ENROLLED, remember_password=True)

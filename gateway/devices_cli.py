@@ -85,9 +85,11 @@ def _list(args: argparse.Namespace, settings: Settings, _connections: object) ->
     if not found:
         print("no devices")
     for device in found:
-        print(f"{device.login:<24} {device.device_id:<28} {device.status.value:<11} "
-              f"last seen {_when(device.last_seen)} from {device.last_source or '-'}"
-              f"{'  (update forced)' if device.force_update else ''}")
+        print(
+            f"{device.login:<24} {device.device_id:<28} {device.status.value:<11} "
+            f"last seen {_when(device.last_seen)} from {device.last_source or '-'}"
+            f"{'  (update forced)' if device.force_update else ''}"
+        )
     return 0
 
 
@@ -132,14 +134,17 @@ def _rotate(args: argparse.Namespace, settings: Settings, _connections: object) 
 
 def _events(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
     since = datetime.now(UTC) - timedelta(hours=args.since_hours) if args.since_hours else None
-    found = _store(settings).list_events(user=args.user, device_id=args.device, outcome=args.outcome,
-                                         since=since, limit=args.limit)
+    found = _store(settings).list_events(
+        user=args.user, device_id=args.device, outcome=args.outcome, since=since, limit=args.limit
+    )
     if args.json:
         print(json.dumps([_event_json(e) for e in found], indent=2))
         return 0
     for event in found:
-        print(f"{_when(event.at)}  {event.outcome:<20} {event.login:<24} {event.device_id:<28} "
-              f"{event.source:<15} {event.detail}")
+        print(
+            f"{_when(event.at)}  {event.outcome:<20} {event.login:<24} {event.device_id:<28} "
+            f"{event.source:<15} {event.detail}"
+        )
     return 0
 
 

@@ -149,7 +149,9 @@ class ProvisioningService:
     def _decide_and_record(
         self, request: ProvisioningRequest, observed: Observed, known: Device | None = None
     ) -> ProvisioningResult:
-        call = _Call(request, observed, user_key=observed.user.key if observed.user else known.user_key if known else "")
+        call = _Call(
+            request, observed, user_key=observed.user.key if observed.user else known.user_key if known else ""
+        )
         if observed.login is Login.OK and observed.gone is None and observed.user is not None:
             call.accounts = self._accounts(request, observed.user)
             if not call.accounts:
@@ -168,8 +170,10 @@ class ProvisioningService:
                 password_changed=observed.user is not None and _password_changed(device, observed.user),
                 login=call.observed.login,
                 accounts=call.accounts,
-                accounts_changed=device is None or not self.store.fingerprint_keys().matches(
-                    call.accounts, device.account_fingerprint, device.fingerprint_key_id),
+                accounts_changed=device is None
+                or not self.store.fingerprint_keys().matches(
+                    call.accounts, device.account_fingerprint, device.fingerprint_key_id
+                ),
                 other_enrolled_devices=tx.count_enrolled(call.user_key) - (1 if _enrolled(device) else 0),
                 max_devices=self.max_devices,
             )
@@ -197,18 +201,31 @@ class ProvisioningService:
                 return verdict
             reason = f"{recent + 1} sign-outs within {self.valve.window_seconds} s (limit {self.valve.max_sign_outs})"
             tx.trip_valve(reason)
-        valve_log.error("SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
-                        "`python -m gateway devices release-sign-outs`", reason)
+        valve_log.error(
+            "SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
+            "`python -m gateway devices release-sign-outs`",
+            reason,
+        )
         return Verdict(False, Outcome.SIGN_OUT_HELD, "unavailable")
 
     def _apply(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> None:
         if verdict.status is not None and call.user_key:
             tx.save_device(self._updated(tx, call, device, verdict))
         observed = call.observed
-        detail = observed.detail or (f"bind {observed.login.value}" if observed.login is not Login.NOT_ATTEMPTED else "")
-        tx.add_event(Event(at=tx.now, outcome=verdict.outcome.value, login=call.request.username,
-                           user_key=call.user_key, device_id=call.request.device_id,
-                           source=call.request.source_address, detail=detail))
+        detail = observed.detail or (
+            f"bind {observed.login.value}" if observed.login is not Login.NOT_ATTEMPTED else ""
+        )
+        tx.add_event(
+            Event(
+                at=tx.now,
+                outcome=verdict.outcome.value,
+                login=call.request.username,
+                user_key=call.user_key,
+                device_id=call.request.device_id,
+                source=call.request.source_address,
+                detail=detail,
+            )
+        )
 
     def _updated(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> Device:
         """The device record after this verdict."""
@@ -216,7 +233,9 @@ class ProvisioningService:
         request, user = call.request, call.observed.user
         base = device or Device(user_key=call.user_key, device_id=request.device_id, status=verdict.status)
         changes: dict[str, object] = {
-            "status": verdict.status, "login": request.username, "last_seen": tx.now,
+            "status": verdict.status,
+            "login": request.username,
+            "last_seen": tx.now,
             "last_source": request.source_address,
         }
         if user is not None:
@@ -234,8 +253,14 @@ class ProvisioningService:
 
     def _record_quietly(self, request: ProvisioningRequest, outcome: Outcome, detail: str) -> None:
         """Audit a call that changes no device; a store outage must not change the answer."""
-        event = Event(at=self.now(), outcome=outcome.value, login=request.username, device_id=request.device_id,
-                      source=request.source_address, detail=detail)
+        event = Event(
+            at=self.now(),
+            outcome=outcome.value,
+            login=request.username,
+            device_id=request.device_id,
+            source=request.source_address,
+            detail=detail,
+        )
         try:
             self.store.run(lambda tx: tx.add_event(event))
         except StoreUnavailable:

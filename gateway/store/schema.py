@@ -54,7 +54,10 @@ def ensure_current(engine: Engine) -> None:
         raise StoreOutOfDate(f"the device store is empty (schema {head} needed): run `python -m gateway migrate`")
     known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
     if current in known:
-        raise StoreOutOfDate(f"the device store is at schema {current}, this gateway needs {head}: "
-                             "run `python -m gateway migrate`")
-    raise StoreOutOfDate(f"the device store is at schema {current}, newer than this gateway ({head}): "
-                         "upgrade the gateway, or restore the backup taken before the newer version migrated")
+        raise StoreOutOfDate(
+            f"the device store is at schema {current}, this gateway needs {head}: run `python -m gateway migrate`"
+        )
+    raise StoreOutOfDate(
+        f"the device store is at schema {current}, newer than this gateway ({head}): "
+        "upgrade the gateway, or restore the backup taken before the newer version migrated"
+    )

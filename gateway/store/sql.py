@@ -33,6 +33,10 @@ class SqlTransaction:
         self._c = connection
         self.now = now
 
+    def execute(self, statement: Any) -> Any:
+        """Run one statement in this transaction (for the store's own administration helpers)."""
+        return self._c.execute(statement)
+
     def lock_device(self, user_key: str, device_id: str) -> Device | None:
         """The device row, locked until commit (``FOR UPDATE`` where the database has it)."""
         query = select(devices).where(devices.c.user_key == user_key, devices.c.device_id == device_id)
@@ -147,11 +151,16 @@ class SqlDeviceStore:
         if not where:
             raise ValueError("name a user or a device")
         statement = update(devices).where(*where).values(**values, version=devices.c.version + 1)
-        return self.run(lambda tx: int(tx._c.execute(statement).rowcount))
+        return self.run(lambda tx: int(tx.execute(statement).rowcount))
 
     def list_events(
-        self, *, user: str | None = None, device_id: str | None = None, outcome: str | None = None,
-        since: datetime | None = None, limit: int = 100,
+        self,
+        *,
+        user: str | None = None,
+        device_id: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
     ) -> list[Event]:
         query = select(events).order_by(events.c.at.desc(), events.c.id.desc()).limit(limit)
         if user:
@@ -166,27 +175,33 @@ class SqlDeviceStore:
 
     def prune_devices(self, older_than: timedelta) -> int:
         cutoff = self._now() - older_than
-        return self.run(lambda tx: int(tx._c.execute(delete(devices).where(devices.c.last_seen < cutoff)).rowcount))
+        return self.run(lambda tx: int(tx.execute(delete(devices).where(devices.c.last_seen < cutoff)).rowcount))
 
     def valve_state(self) -> str | None:
         return self._read(lambda c: SqlTransaction(c, self._now()).valve_tripped())
 
     def reset_valve(self) -> bool:
         statement = delete(gateway_state).where(gateway_state.c.name == VALVE)
-        return self.run(lambda tx: bool(tx._c.execute(statement).rowcount))
+        return self.run(lambda tx: bool(tx.execute(statement).rowcount))
 
     def rotate_fingerprint_key(self) -> str:
         """Make a new current key; older ones stay until no device uses them."""
 
         def rotate(tx: SqlTransaction) -> str:
-            count = int(tx._c.execute(select(func.count()).select_from(fingerprint_keys)).scalar_one())
+            count = int(tx.execute(select(func.count()).select_from(fingerprint_keys)).scalar_one())
             key_id = f"k{count + 1}"
-            tx._c.execute(update(fingerprint_keys).values(current=False))
-            tx._c.execute(insert(fingerprint_keys).values(
-                key_id=key_id, secret=secrets.token_hex(32), created_at=tx.now, current=True))
+            tx.execute(update(fingerprint_keys).values(current=False))
+            tx.execute(
+                insert(fingerprint_keys).values(
+                    key_id=key_id, secret=secrets.token_hex(32), created_at=tx.now, current=True
+                )
+            )
             in_use = select(devices.c.fingerprint_key_id).where(devices.c.fingerprint_key_id.is_not(None))
-            tx._c.execute(delete(fingerprint_keys).where(
-                fingerprint_keys.c.current.is_(False), fingerprint_keys.c.key_id.not_in(in_use)))
+            tx.execute(
+                delete(fingerprint_keys).where(
+                    fingerprint_keys.c.current.is_(False), fingerprint_keys.c.key_id.not_in(in_use)
+                )
+            )
             return key_id
 
         key_id = self.run(rotate)
@@ -204,11 +219,14 @@ class SqlDeviceStore:
 
     def _load_keys(self) -> FingerprintKeys:
         def load(tx: SqlTransaction) -> list[Any]:
-            rows = list(tx._c.execute(select(fingerprint_keys)).mappings())
+            rows = list(tx.execute(select(fingerprint_keys)).mappings())
             if not rows:
-                tx._c.execute(insert(fingerprint_keys).values(
-                    key_id="k1", secret=secrets.token_hex(32), created_at=tx.now, current=True))
-                rows = list(tx._c.execute(select(fingerprint_keys)).mappings())
+                tx.execute(
+                    insert(fingerprint_keys).values(
+                        key_id="k1", secret=secrets.token_hex(32), created_at=tx.now, current=True
+                    )
+                )
+                rows = list(tx.execute(select(fingerprint_keys)).mappings())
             return rows
 
         rows = self.run(load)
@@ -230,7 +248,8 @@ class SqlDeviceStore:
 
 
 def _user_matches(user: str) -> Any:
-    return (devices.c.login == user.lower()) | (devices.c.user_key == user) | (func.lower(devices.c.user_dn) == user.lower())
+    lowered = user.lower()
+    return (devices.c.login == lowered) | (devices.c.user_key == user) | (func.lower(devices.c.user_dn) == lowered)
 
 
 def _first_device(connection: Connection, query: Any) -> Device | None:
@@ -247,32 +266,57 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _device(row: Any) -> Device:
     return Device(
-        user_key=row["user_key"], device_id=row["device_id"], status=DeviceStatus(row["status"]),
-        login=row["login"], user_dn=row["user_dn"], account_fingerprint=row["account_fingerprint"],
-        fingerprint_key_id=row["fingerprint_key_id"], password_changed_at=row["password_changed_at"],
-        force_update=bool(row["force_update"]), first_seen=_aware(row["first_seen"]),
-        last_seen=_aware(row["last_seen"]), last_source=row["last_source"], version=row["version"],
+        user_key=row["user_key"],
+        device_id=row["device_id"],
+        status=DeviceStatus(row["status"]),
+        login=row["login"],
+        user_dn=row["user_dn"],
+        account_fingerprint=row["account_fingerprint"],
+        fingerprint_key_id=row["fingerprint_key_id"],
+        password_changed_at=row["password_changed_at"],
+        force_update=bool(row["force_update"]),
+        first_seen=_aware(row["first_seen"]),
+        last_seen=_aware(row["last_seen"]),
+        last_source=row["last_source"],
+        version=row["version"],
     )
 
 
 def _row(device: Device) -> dict[str, Any]:
     return {
-        "user_key": device.user_key, "device_id": device.device_id, "status": device.status.value,
-        "login": device.login.lower(), "user_dn": device.user_dn,
-        "account_fingerprint": device.account_fingerprint, "fingerprint_key_id": device.fingerprint_key_id,
-        "password_changed_at": device.password_changed_at, "force_update": device.force_update,
-        "last_seen": device.last_seen, "last_source": device.last_source[:64],
+        "user_key": device.user_key,
+        "device_id": device.device_id,
+        "status": device.status.value,
+        "login": device.login.lower(),
+        "user_dn": device.user_dn,
+        "account_fingerprint": device.account_fingerprint,
+        "fingerprint_key_id": device.fingerprint_key_id,
+        "password_changed_at": device.password_changed_at,
+        "force_update": device.force_update,
+        "last_seen": device.last_seen,
+        "last_source": device.last_source[:64],
     }
 
 
 def _event_row(event: Event) -> dict[str, Any]:
     return {
-        "at": event.at, "outcome": event.outcome, "login": event.login.lower()[:255],
-        "user_key": event.user_key, "device_id": event.device_id[:255], "source": event.source[:64],
+        "at": event.at,
+        "outcome": event.outcome,
+        "login": event.login.lower()[:255],
+        "user_key": event.user_key,
+        "device_id": event.device_id[:255],
+        "source": event.source[:64],
         "detail": event.detail,
     }
 
 
 def _event(row: Any) -> Event:
-    return Event(at=_aware(row["at"]) or datetime.now(UTC), outcome=row["outcome"], login=row["login"],
-                 user_key=row["user_key"], device_id=row["device_id"], source=row["source"], detail=row["detail"])
+    return Event(
+        at=_aware(row["at"]) or datetime.now(UTC),
+        outcome=row["outcome"],
+        login=row["login"],
+        user_key=row["user_key"],
+        device_id=row["device_id"],
+        source=row["source"],
+        detail=row["detail"],
+    )

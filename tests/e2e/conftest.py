@@ -77,7 +77,8 @@ def stop_gateway(gateway: RunningGateway) -> None:
 
 @pytest.fixture
 def demo_gateway(demo_ldif: Path, tmp_path: Path) -> Iterator[RunningGateway]:
-    gateway = start_gateway(["--demo-directory", str(demo_ldif)], tmp_path / "gateway.log")
+    store = {"GATEWAY_STORE__URL": f"sqlite:///{tmp_path / 'devices.sqlite3'}"}
+    gateway = start_gateway(["--demo-directory", str(demo_ldif)], tmp_path / "gateway.log", env=store)
     yield gateway
     stop_gateway(gateway)
 

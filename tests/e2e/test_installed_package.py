@@ -58,7 +58,10 @@ def test_installed_wheel_ships_presets_and_demo(installed: Path) -> None:
 
 def test_installed_demo_answers_the_seed_request(installed: Path) -> None:
     gateway: RunningGateway = start_gateway(
-        ["--demo"], installed / "gateway.log", env={"PYTHONPATH": str(installed / "site")}, cwd=installed
+        ["--demo"],
+        installed / "gateway.log",
+        env={"PYTHONPATH": str(installed / "site"), "GATEWAY_STORE__URL": f"sqlite:///{installed / 'devices.sqlite3'}"},
+        cwd=installed,
     )
     try:
         status, _, body = gateway.get(

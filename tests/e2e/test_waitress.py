@@ -59,7 +59,7 @@ def test_server_does_not_announce_itself(demo_gateway: RunningGateway) -> None:
 
 def test_password_never_reaches_the_log(demo_gateway: RunningGateway) -> None:
     demo_gateway.get(SEED)
-    demo_gateway.get(SEED.replace("7578743843", "WrongPass-123"))
+    demo_gateway.get(SEED.replace("7578743843", "WrongPass-123").replace("3kQs875391li29", "another-phone"))
     log = demo_gateway.log()
     assert "outcome=enrolled" in log
     assert "outcome=login_failed" in log

@@ -1,0 +1,145 @@
+"""The device store on SQLite and on the real PostgreSQL: migrations, records, outages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from gateway.errors import StoreOutOfDate, StoreUnavailable
+from gateway.models import Device, DeviceStatus, Event
+from gateway.store.engine import create_store_engine
+from gateway.store.schema import current_revision, ensure_current, head_revision, upgrade
+from gateway.store.sql import SqlDeviceStore
+from tests.support.postgres import CuttableProxy, private_schema
+
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = create_store_engine(f"sqlite:///{tmp_path / 'devices.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    with private_schema() as url:
+        engine = create_store_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def columns(engine: Engine, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
+
+
+def test_migrate_from_empty_creates_every_table(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    assert upgrade(engine) == head_revision()
+    assert {"devices", "events", "fingerprint_keys", "gateway_state"} <= set(inspect(engine).get_table_names())
+    assert "password_changed_at" in columns(engine, "devices")
+
+
+def test_migrate_from_the_previous_version_keeps_devices(engine: Engine) -> None:
+    upgrade(engine, "0001")
+    assert "password_changed_at" not in columns(engine, "devices")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO devices (user_key, device_id, status, login, user_dn, force_update, first_seen, last_seen,"
+                " last_source, version) VALUES ('k', 'd', 'enrolled', 'jbloggs', 'uid=jbloggs', false, :t, :t, '', 1)"
+            ),
+            {"t": NOW},
+        )
+    with pytest.raises(StoreOutOfDate, match="the device store is at schema 0001, this gateway needs 0002"):
+        ensure_current(engine)
+    upgrade(engine)
+    ensure_current(engine)
+    device = SqlDeviceStore(engine, now=lambda: NOW).find_device("k", "d")
+    assert device is not None
+    assert (device.login, device.status, device.password_changed_at) == ("jbloggs", DeviceStatus.ENROLLED, None)
+
+
+def test_gateway_refuses_an_empty_store(engine: Engine) -> None:
+    with pytest.raises(StoreOutOfDate, match="the device store is empty"):
+        ensure_current(engine)
+
+
+def test_gateway_refuses_a_store_newer_than_itself(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreOutOfDate, match="newer than this gateway"):
+        ensure_current(engine)
+
+
+def test_device_and_event_round_trip(engine: Engine) -> None:
+    upgrade(engine)
+    store = SqlDeviceStore(engine, now=lambda: NOW)
+    saved = store.run(
+        lambda tx: tx.save_device(
+            Device(
+                user_key="guid-1",
+                device_id="dev-1",
+                status=DeviceStatus.ENROLLED,
+                login="JBloggs",
+                user_dn="CN=Joe",
+                account_fingerprint="ab" * 32,
+                fingerprint_key_id="k1",
+                password_changed_at="133",
+                last_seen=NOW,
+                last_source="203.0.113.9",
+            )
+        )
+    )
+    store.run(
+        lambda tx: tx.add_event(
+            Event(
+                at=NOW,
+                outcome="enrolled",
+                login="JBloggs",
+                user_key="guid-1",
+                device_id="dev-1",
+                source="203.0.113.9",
+                detail="bind ok",
+            )
+        )
+    )
+    found = store.find_device("guid-1", "dev-1")
+    assert found == saved.__class__(**{**saved.__dict__, "login": "jbloggs"})
+    assert store.find_device_by_login("JBLOGGS", "dev-1") == found
+    assert [e.outcome for e in store.list_events(user="jbloggs")] == ["enrolled"]
+
+
+def test_fingerprint_key_is_created_once_and_shared(engine: Engine) -> None:
+    upgrade(engine)
+    first = SqlDeviceStore(engine).fingerprint_keys()
+    second = SqlDeviceStore(engine).fingerprint_keys()
+    assert first == second
+    assert first.current_id == "k1"
+
+
+@pytest.mark.postgres
+def test_store_outage_is_an_error_the_service_can_answer_and_nothing_is_lost() -> None:
+    with private_schema() as direct_url:
+        migrator = create_store_engine(direct_url)
+        upgrade(migrator)
+        migrator.dispose()
+        proxy = CuttableProxy(5432)
+        store = SqlDeviceStore(create_store_engine(direct_url.replace(":5432/", f":{proxy.port}/"), timeout=2))
+        store.run(
+            lambda tx: tx.save_device(Device(user_key="k", device_id="d", status=DeviceStatus.ENROLLED, last_seen=NOW))
+        )
+        proxy.cut()
+        started = datetime.now(UTC)
+        with pytest.raises(StoreUnavailable):
+            store.find_device("k", "d")
+        assert (datetime.now(UTC) - started).total_seconds() < 5
+        proxy.restore()
+        found = store.find_device("k", "d")
+        assert found is not None and found.status is DeviceStatus.ENROLLED
+        proxy.cut()
+        store.engine.dispose()
