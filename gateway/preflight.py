@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from ldap3 import BASE
 
 from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory, describe_error
 from gateway.directory.demo import DemoConnectionFactory
-from gateway.errors import DirectoryUnavailable
+from gateway.errors import DirectoryUnavailable, StoreUnavailable
 from gateway.settings import Settings
 
 _HINTS = (
@@ -61,7 +62,41 @@ def run_checks(settings: Settings, connections: ConnectionFactory) -> Report:
         _check_servers(report, connections, settings.directory.base_dn)
     elif isinstance(connections, DemoConnectionFactory):
         _check_demo(report, connections)
+    _check_store(report, settings)
     return report
+
+
+def _check_store(report: Report, settings: Settings) -> None:
+    """The store answers, its schema is this gateway's, and sign-outs are not held."""
+    from gateway.store.engine import create_store_engine
+    from gateway.store.schema import current_revision, head_revision
+    from gateway.store.sql import SqlDeviceStore
+
+    url = settings.store.effective_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        report.add("device store", False, f"{url.removeprefix('sqlite:///')} does not exist "
+                   "-> run `python -m gateway migrate` to create it")
+        return
+    engine = create_store_engine(url, timeout=settings.store.timeout)
+    try:
+        current, head = current_revision(engine), head_revision()
+    except StoreUnavailable as exc:
+        report.add("device store", False, f"{exc} -> check store.url / store.sqlite_path")
+        return
+    finally:
+        engine.dispose()
+    if current != head:
+        report.add("device store", False, f"schema {current or 'empty'}, this gateway needs {head} "
+                   "-> run `python -m gateway migrate`")
+        return
+    report.add("device store", True, f"{engine.dialect.name}, schema {current}")
+    held = SqlDeviceStore(engine).valve_state()
+    engine.dispose()
+    if held:
+        report.add("safety valve", False, f"SIGN-OUTS HELD: {held} -> find the cause (base DN, filter, ACLs), "
+                   "then run `python -m gateway devices release-sign-outs`")
+    else:
+        report.add("safety valve", True, "open: directory-driven sign-outs are allowed")
 
 
 def _check_servers(report: Report, factory: LdapConnectionFactory, base_dn: str) -> None:

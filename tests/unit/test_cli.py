@@ -83,3 +83,82 @@ def test_try_not_entitled_user_says_so(capsys: pytest.CaptureFixture[str], demo_
     assert code == 1
     assert "entitled   NO" in out
     assert "not in    cn=phone-users,ou=groups,dc=example,dc=com" in out
+
+
+def test_check_names_a_missing_store_without_creating_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "gateway.toml"
+    config.write_text('[directory]\nservers = ["ldaps://127.0.0.1:1"]\nbase_dn = "dc=x"\nbind_dn = "cn=svc,dc=x"\n'
+                      'bind_password = "pw"\nconnect_timeout = 1\n[store]\nsqlite_path = "absent.sqlite3"\n')
+    code, out, _ = run(capsys, "check", "--config", str(config))
+    assert code == 1
+    assert "[FAIL] device store" in out and "absent.sqlite3 does not exist -> run `python -m gateway migrate`" in out
+    assert not (tmp_path / "absent.sqlite3").exists()
+
+
+def test_migrate_then_check_reports_the_store_and_the_safety_valve(
+    capsys: pytest.CaptureFixture[str], demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_STORE__URL", f"sqlite:///{tmp_path / 'devices.sqlite3'}")
+    code, out, _ = run(capsys, "migrate", "--demo-directory", str(demo_ldif))
+    assert code == 0 and "-> 0002" in out
+    code, out, _ = run(capsys, "check", "--demo-directory", str(demo_ldif))
+    assert code == 0
+    assert "[  ok] device store" in out and "schema 0002" in out
+    assert "[  ok] safety valve" in out
+
+
+def test_check_fails_loudly_while_sign_outs_are_held(
+    capsys: pytest.CaptureFixture[str], demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.store.engine import create_store_engine
+    from gateway.store.schema import upgrade
+    from gateway.store.sql import SqlDeviceStore
+
+    url = f"sqlite:///{tmp_path / 'devices.sqlite3'}"
+    monkeypatch.setenv("GATEWAY_STORE__URL", url)
+    engine = create_store_engine(url)
+    upgrade(engine)
+    SqlDeviceStore(engine).run(lambda tx: tx.trip_valve("25 sign-outs within 600 s (limit 20)"))
+    code, out, _ = run(capsys, "check", "--demo-directory", str(demo_ldif))
+    assert code == 1
+    assert "[FAIL] safety valve" in out and "SIGN-OUTS HELD: 25 sign-outs within 600 s (limit 20)" in out
+    code, out, _ = run(capsys, "devices", "release-sign-outs", "--demo-directory", str(demo_ldif))
+    assert code == 0 and "sign-outs released" in out
+    code, out, _ = run(capsys, "check", "--demo-directory", str(demo_ldif))
+    assert code == 0
+    engine.dispose()
+
+
+def test_devices_and_events_commands(
+    capsys: pytest.CaptureFixture[str], demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from falcon.testing import TestClient
+
+    from gateway.app import build_directory, create_app
+    from gateway.demo.settings import demo_factory, demo_settings
+
+    monkeypatch.setenv("GATEWAY_STORE__URL", f"sqlite:///{tmp_path / 'devices.sqlite3'}")
+    run(capsys, "migrate", "--demo-directory", str(demo_ldif))
+    factory = demo_factory(demo_ldif)
+    settings = demo_settings(factory)
+    client = TestClient(create_app(settings, directory=build_directory(settings, factory)))
+    client.simulate_get("/provisioning", params={"username": "jbloggs", "password": "7578743843",
+                                                 "reprovision": "false", "deviceId": "phone-9"})
+    code, out, _ = run(capsys, "devices", "list", "--demo-directory", str(demo_ldif))
+    assert code == 0 and "jbloggs" in out and "phone-9" in out and "enrolled" in out
+    code, out, _ = run(capsys, "devices", "force-update", "--user", "jbloggs", "--demo-directory", str(demo_ldif))
+    assert (code, out.strip()) == (0, "update forced: 1 device(s)")
+    code, out, _ = run(capsys, "devices", "revoke", "--device", "phone-9", "--json", "--demo-directory", str(demo_ldif))
+    assert (code, out.strip()) == (0, '{"changed": 1}')
+    code, out, _ = run(capsys, "devices", "list", "--json", "--demo-directory", str(demo_ldif))
+    listed = __import__("json").loads(out)
+    assert [(d["login"], d["status"], d["force_update"]) for d in listed] == [("jbloggs", "revoked", True)]
+    assert "account_fingerprint" not in listed[0]
+    code, out, _ = run(capsys, "events", "--outcome", "enrolled", "--demo-directory", str(demo_ldif))
+    assert code == 0 and "enrolled" in out and "phone-9" in out
+    assert "7578743843" not in out
+    code, out, _ = run(capsys, "devices", "prune", "--older-than", "30", "--demo-directory", str(demo_ldif))
+    assert out.strip() == "removed 0 device(s) not seen for 30 days"
