@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ldap3 import BASE
 
@@ -74,8 +74,11 @@ def _check_store(report: Report, settings: Settings) -> None:
 
     url = settings.store.effective_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        report.add("device store", False, f"{url.removeprefix('sqlite:///')} does not exist "
-                   "-> run `python -m gateway migrate` to create it")
+        report.add(
+            "device store",
+            False,
+            f"{url.removeprefix('sqlite:///')} does not exist -> run `python -m gateway migrate` to create it",
+        )
         return
     engine = create_store_engine(url, timeout=settings.store.timeout)
     try:
@@ -86,15 +89,22 @@ def _check_store(report: Report, settings: Settings) -> None:
     finally:
         engine.dispose()
     if current != head:
-        report.add("device store", False, f"schema {current or 'empty'}, this gateway needs {head} "
-                   "-> run `python -m gateway migrate`")
+        report.add(
+            "device store",
+            False,
+            f"schema {current or 'empty'}, this gateway needs {head} -> run `python -m gateway migrate`",
+        )
         return
     report.add("device store", True, f"{engine.dialect.name}, schema {current}")
     held = SqlDeviceStore(engine).valve_state()
     engine.dispose()
     if held:
-        report.add("safety valve", False, f"SIGN-OUTS HELD: {held} -> find the cause (base DN, filter, ACLs), "
-                   "then run `python -m gateway devices release-sign-outs`")
+        report.add(
+            "safety valve",
+            False,
+            f"SIGN-OUTS HELD: {held} -> find the cause (base DN, filter, ACLs), "
+            "then run `python -m gateway devices release-sign-outs`",
+        )
     else:
         report.add("safety valve", True, "open: directory-driven sign-outs are allowed")
 

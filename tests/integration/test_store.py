@@ -143,3 +143,44 @@ def test_store_outage_is_an_error_the_service_can_answer_and_nothing_is_lost() -
         assert found is not None and found.status is DeviceStatus.ENROLLED
         proxy.cut()
         store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_gateway_answers_through_a_store_outage_and_loses_nothing(demo_ldif: Path) -> None:
+    from falcon.testing import TestClient
+    from pydantic import SecretStr
+
+    from gateway.app import build_directory, build_store, create_app
+    from gateway.demo.settings import demo_factory, demo_settings
+    from gateway.settings import MessagesSettings, StoreSettings
+
+    with private_schema() as direct_url:
+        migrator = create_store_engine(direct_url)
+        upgrade(migrator)
+        migrator.dispose()
+        proxy = CuttableProxy(5432)
+        proxied = StoreSettings(url=SecretStr(direct_url.replace(":5432/", f":{proxy.port}/")), timeout=2)
+        factory = demo_factory(demo_ldif)
+        settings = demo_settings(factory, store=proxied)
+        store = build_store(settings)
+        client = TestClient(create_app(settings, directory=build_directory(settings, factory), store=store))
+        params = {"username": "jbloggs", "password": "7578743843", "deviceId": "phone-1"}
+
+        def call(reprovision: str) -> dict[str, object]:
+            body: dict[str, object] = client.simulate_get(
+                "/provisioning", params={**params, "reprovision": reprovision}
+            ).json
+            return body
+
+        assert call("false")["update"] is True
+        proxy.cut()
+        started = datetime.now(UTC)
+        assert call("true") == {"update": False, "sipaccounts": [], "errmsg": MessagesSettings().unavailable}
+        assert (datetime.now(UTC) - started).total_seconds() < 10
+        proxy.restore()
+        assert call("true") == {"update": False, "sipaccounts": [], "errmsg": ""}
+        devices = store.list_devices("jbloggs")
+        assert [(d.device_id, d.status) for d in devices] == [("phone-1", DeviceStatus.ENROLLED)]
+        assert [e.outcome for e in store.list_events(user="jbloggs")] == ["unchanged", "enrolled"]
+        proxy.cut()
+        store.engine.dispose()

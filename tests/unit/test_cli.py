@@ -90,8 +90,10 @@ def test_check_names_a_missing_store_without_creating_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "gateway.toml"
-    config.write_text('[directory]\nservers = ["ldaps://127.0.0.1:1"]\nbase_dn = "dc=x"\nbind_dn = "cn=svc,dc=x"\n'
-                      'bind_password = "pw"\nconnect_timeout = 1\n[store]\nsqlite_path = "absent.sqlite3"\n')
+    config.write_text(
+        '[directory]\nservers = ["ldaps://127.0.0.1:1"]\nbase_dn = "dc=x"\nbind_dn = "cn=svc,dc=x"\n'
+        'bind_password = "pw"\nconnect_timeout = 1\n[store]\nsqlite_path = "absent.sqlite3"\n'
+    )
     code, out, _ = run(capsys, "check", "--config", str(config))
     assert code == 1
     assert "[FAIL] device store" in out and "absent.sqlite3 does not exist -> run `python -m gateway migrate`" in out
@@ -145,8 +147,10 @@ def test_devices_and_events_commands(
     factory = demo_factory(demo_ldif)
     settings = demo_settings(factory)
     client = TestClient(create_app(settings, directory=build_directory(settings, factory)))
-    client.simulate_get("/provisioning", params={"username": "jbloggs", "password": "7578743843",
-                                                 "reprovision": "false", "deviceId": "phone-9"})
+    client.simulate_get(
+        "/provisioning",
+        params={"username": "jbloggs", "password": "7578743843", "reprovision": "false", "deviceId": "phone-9"},
+    )
     code, out, _ = run(capsys, "devices", "list", "--demo-directory", str(demo_ldif))
     assert code == 0 and "jbloggs" in out and "phone-9" in out and "enrolled" in out
     code, out, _ = run(capsys, "devices", "force-update", "--user", "jbloggs", "--demo-directory", str(demo_ldif))
