@@ -9,6 +9,7 @@ from pathlib import Path
 
 import falcon
 
+from gateway.attempts import AttemptLimiter
 from gateway.directory import Directory
 from gateway.directory.connection import ConnectionFactory, ConnectionSettings, Endpoint, LdapConnectionFactory
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
@@ -40,6 +41,13 @@ def create_app(
         messages=settings.messages,
         valve=settings.safety_valve,
         max_devices=settings.devices.max_per_user,
+        limiter=AttemptLimiter(
+            per_account=settings.attempts.per_account,
+            per_source=settings.attempts.per_source,
+            storage_url=settings.attempts.storage_url.get_secret_value(),
+        ),
+        shield=settings.security.stale_password_shield,
+        failure_floor=settings.security.failure_floor_ms / 1000,
         now=clock,
     )
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[RequestLog(), NoStore()])

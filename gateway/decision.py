@@ -39,12 +39,14 @@ class Facts:
     device: Device | None = None
     gone: Gone | None = None
     locked: bool = False
+    rate_limited: bool = False
     password_changed: bool = False
     login: Login = Login.NOT_ATTEMPTED
     accounts: tuple[SipAccount, ...] = ()
     accounts_changed: bool = True
     other_enrolled_devices: int = 0
     max_devices: int = 5
+    sign_out_on_wrong_password: bool = True  # the stale-password shield; off: a naive gateway
 
     @property
     def enrolled(self) -> bool:
@@ -79,6 +81,8 @@ def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the ta
     if f.locked:
         # Temporary: an enrolled phone keeps its accounts; nobody learns the state before a password.
         return Verdict(False, Outcome.LOCKED, status=DeviceStatus.ENROLLED) if f.enrolled else _failed()
+    if f.rate_limited:
+        return Verdict(False, Outcome.RATE_LIMITED, "login_failed")
     if f.enrolled and f.password_changed:
         return Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)
     if f.login is not Login.OK:
@@ -88,7 +92,7 @@ def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the ta
 
 def _not_ok(f: Facts) -> Verdict:
     if f.login is Login.WRONG_PASSWORD:
-        if f.enrolled:
+        if f.enrolled and f.sign_out_on_wrong_password:
             return Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)
         return _failed()
     if f.login is Login.MUST_CHANGE:

@@ -5,10 +5,12 @@ pick the row of the table, and records the outcome. Plain Python: no HTTP, no LD
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from gateway.attempts import Attempt, AttemptLimiter, account_key
 from gateway.decision import Facts, Gone, Login, Verdict, decide
 from gateway.directory import Directory
 from gateway.entitlement import Entitlement
@@ -37,10 +39,12 @@ from gateway.models import (
     SipAccount,
 )
 from gateway.settings import MessagesSettings, SafetyValveSettings
+from gateway.shield import FailedPasswordMemory
 from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
 valve_log = logging.getLogger("gateway.safety_valve")
+_FLOORED = frozenset({Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED})
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ class Observed:
     user: DirectoryUser | None = None
     gone: Gone | None = None
     locked: bool = False
+    rate_limited: bool = False
     login: Login = Login.NOT_ATTEMPTED
+    repeated: bool = False  # a password that already failed on this device: answered without a bind
     detail: str = ""
 
 
@@ -73,11 +79,26 @@ class ProvisioningService:
     messages: MessagesSettings
     valve: SafetyValveSettings = field(default_factory=SafetyValveSettings)
     max_devices: int = 5
+    limiter: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(per_account="", per_source=""))
+    shield: bool = True
+    failure_floor: float = 0.0  # seconds every failed sign-in takes at least (no timing oracle)
+    failed_passwords: FailedPasswordMemory = field(default_factory=FailedPasswordMemory)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
 
     def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         """Answer one call from the app; never raises for a business outcome or an outage."""
+        started = time.monotonic()
+        result = self._answer_call(request)
+        if result.outcome in _FLOORED and self.failure_floor:
+            # Unknown user, wrong password, disabled, locked, not entitled and rate-limited answers
+            # take the same minimum time, so latency does not tell them apart either.
+            self.sleep(max(0.0, self.failure_floor - (time.monotonic() - started)))
+        return result
+
+    def _answer_call(self, request: ProvisioningRequest) -> ProvisioningResult:
         if not request.password.strip():
+            self.limiter.failed(Attempt(account_key(None, request.username), request.source_address))
             self._record_quietly(request, Outcome.LOGIN_FAILED, "empty password, no directory call")
             return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
         try:
@@ -112,15 +133,29 @@ class ProvisioningService:
         enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
             return Observed(user, detail="revoked device: no bind")
-        if enrolled and _password_changed(snapshot, user):
+        if self.shield and enrolled and _password_changed(snapshot, user):
             return Observed(user, detail="password changed since the last good bind: no bind")
         return self._bind(request, user)
 
     def _bind(self, request: ProvisioningRequest, user: DirectoryUser | None) -> Observed:
+        marker = user.password_changed_at if user else None
+        if self.shield and self.failed_passwords.failed_before(request.device_id, marker, request.password):
+            return Observed(
+                user,
+                login=Login.WRONG_PASSWORD,
+                repeated=True,
+                detail="this password already failed on this device: no bind",
+            )
+        attempt = Attempt(account_key(user.key if user else None, request.username), request.source_address)
+        if not self.limiter.allowed(attempt):
+            return Observed(user, rate_limited=True, detail="too many failed attempts: no bind")
         try:
             bound = self.directory.verify_password(request.username, request.password, user)
         except LoginRejected as exc:
-            return _rejection(user, exc)
+            observed = _rejection(user, exc)
+            if observed.login is Login.WRONG_PASSWORD:
+                self.failed_passwords.remember(request.device_id, marker, request.password)
+            return observed
         return Observed(bound, login=Login.OK)
 
     def _bind_directly(self, request: ProvisioningRequest) -> Observed:
@@ -138,6 +173,11 @@ class ProvisioningService:
         if observed is not None:  # direct mode: the bind itself said why
             return self._decide_and_record(request, observed, device)
         if device is None:
+            attempt = Attempt(account_key(None, request.username), request.source_address)
+            if not self.limiter.allowed(attempt):
+                self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts")
+                return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+            self.limiter.failed(attempt)
             self._record_quietly(request, Outcome.LOGIN_FAILED, "no such user")
             return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
         if not self.directory.canary():
@@ -167,7 +207,8 @@ class ProvisioningService:
                 device=device,
                 gone=call.observed.gone,
                 locked=call.observed.locked,
-                password_changed=observed.user is not None and _password_changed(device, observed.user),
+                rate_limited=call.observed.rate_limited,
+                password_changed=self.shield and observed.user is not None and _password_changed(device, observed.user),
                 login=call.observed.login,
                 accounts=call.accounts,
                 accounts_changed=device is None
@@ -176,12 +217,17 @@ class ProvisioningService:
                 ),
                 other_enrolled_devices=tx.count_enrolled(call.user_key) - (1 if _enrolled(device) else 0),
                 max_devices=self.max_devices,
+                sign_out_on_wrong_password=self.shield,
             )
             verdict = self._through_valve(tx, decide(facts))
             self._apply(tx, call, device, verdict)
             return verdict
 
-        return self._answer(self.store.run(work))
+        verdict = self.store.run(work)
+        counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
+        if counted and not call.observed.repeated:
+            self.limiter.failed(Attempt(account_key(call.user_key or None, request.username), request.source_address))
+        return self._answer(verdict)
 
     def _accounts(self, request: ProvisioningRequest, user: DirectoryUser) -> tuple[SipAccount, ...]:
         mapping = map_accounts(user, self.schema)

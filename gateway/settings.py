@@ -164,6 +164,43 @@ class SafetyValveSettings(Section):
     max_sign_outs: int = Field(default=20, ge=1)
 
 
+class AttemptsSettings(Section):
+    """Attempt limits (DESIGN §6): failed logins allowed per account and per source address.
+
+    Rates use the ``limits`` notation: ``"3/15 minutes"``, ``"30/minute"``; empty disables one.
+    """
+
+    per_account: str = "3/15 minutes"
+    per_source: str = "30/minute"
+    storage_url: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _rates_parse(self) -> AttemptsSettings:
+        from limits import parse
+
+        problems = []
+        for name in ("per_account", "per_source"):
+            value = getattr(self, name)
+            try:
+                if value:
+                    parse(value)
+            except ValueError:
+                problems.append(f"{name}: {value!r} is not a rate like '3/15 minutes' or '30/minute'")
+        url = self.storage_url.get_secret_value()
+        if url and not url.startswith(("redis://", "rediss://", "redis+sentinel://", "memory://")):
+            problems.append("storage_url: use redis://HOST:PORT/DB (or leave empty for this instance's memory)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+class SecuritySettings(Section):
+    """The internet-facing endpoint's defences (DESIGN §6)."""
+
+    stale_password_shield: bool = True
+    failure_floor_ms: int = Field(default=150, ge=0, le=5000)
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -192,6 +229,8 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     devices: DevicesSettings = DevicesSettings()
     safety_valve: SafetyValveSettings = SafetyValveSettings()
+    attempts: AttemptsSettings = AttemptsSettings()
+    security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
