@@ -20,7 +20,7 @@ from gateway.store.engine import create_store_engine
 from gateway.store.schema import ensure_current
 from gateway.store.sql import SqlDeviceStore
 from gateway.web.errors import ErrorHandlers
-from gateway.web.middleware import NoStore, RequestLog
+from gateway.web.middleware import NoStore, RequestLog, SourceAllowList
 from gateway.web.resources import ProvisioningResource
 
 
@@ -50,12 +50,17 @@ def create_app(
         failure_floor=settings.security.failure_floor_ms / 1000,
         now=clock,
     )
-    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[RequestLog(), NoStore()])
+    middleware: list[object] = [RequestLog(), NoStore()]
+    if settings.security.allowed_networks:
+        middleware.append(SourceAllowList(settings.security.allowed_networks))
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=middleware)  # type: ignore[arg-type]
     app.req_options.keep_blank_qs_values = True
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.secure_cookies_by_default = True
     ErrorHandlers(settings.messages.bad_request, settings.messages.unavailable).install(app)
-    app.add_route("/provisioning", ProvisioningResource(service))
+    token = settings.security.path_token.get_secret_value()
+    resource = ProvisioningResource(service, path_token=token)
+    app.add_route("/provisioning/{token}" if token else "/provisioning", resource)
     return app
 
 

@@ -97,6 +97,7 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
         threads=args.threads or settings.server.threads,
         ident="",
         clear_untrusted_proxy_headers=True,
+        **_proxy_options(settings),
     )
     where = "demo directory " + str(args.demo_directory or "(built in)") if connections else "directory"
     print(
@@ -110,6 +111,18 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
     finally:
         server.close()
     return 0
+
+
+def _proxy_options(settings: Settings) -> dict[str, object]:
+    """waitress's trusted-proxy handling: REMOTE_ADDR becomes the client's, from a trusted proxy only."""
+    server = settings.server
+    if not server.trusted_proxy:
+        return {}
+    return {
+        "trusted_proxy": server.trusted_proxy,
+        "trusted_proxy_count": server.trusted_proxy_count,
+        "trusted_proxy_headers": " ".join(server.trusted_proxy_headers),
+    }
 
 
 def _check(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:

@@ -7,6 +7,7 @@ configuration raises ``ConfigError`` listing every problem, never a secret's val
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -31,12 +32,33 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded")
+
+
 class ServerSettings(Section):
-    """The internet-facing listener (waitress)."""
+    """The internet-facing listener (waitress), and the reverse proxy in front of it."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     threads: int = Field(default=8, ge=1, le=256)
+    trusted_proxy: str = ""
+    trusted_proxy_count: int = Field(default=1, ge=1, le=10)
+    trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")
+
+    @model_validator(mode="after")
+    def _proxy(self) -> ServerSettings:
+        problems = []
+        if self.trusted_proxy and self.trusted_proxy != "*":
+            try:
+                ipaddress.ip_address(self.trusted_proxy)
+            except ValueError:
+                problems.append(f"trusted_proxy: {self.trusted_proxy!r} is not an IP address (the proxy's own)")
+        unknown = sorted(set(h.lower() for h in self.trusted_proxy_headers) - set(PROXY_HEADERS))
+        if unknown:
+            problems.append(f"trusted_proxy_headers: unknown {', '.join(unknown)} (known: {', '.join(PROXY_HEADERS)})")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class DirectorySettings(Section):
@@ -199,6 +221,23 @@ class SecuritySettings(Section):
 
     stale_password_shield: bool = True
     failure_floor_ms: int = Field(default=150, ge=0, le=5000)
+    path_token: SecretStr = SecretStr("")
+    allowed_networks: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _checked(self) -> SecuritySettings:
+        problems = []
+        token = self.path_token.get_secret_value()
+        if token and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", token):
+            problems.append("path_token: use 16 to 128 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`)")
+        for network in self.allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problems.append(f"allowed_networks: {network!r} is not an address or CIDR network")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class LoggingSettings(Section):

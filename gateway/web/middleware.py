@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import uuid
@@ -20,6 +21,25 @@ class NoStore:
         resp.set_header("Pragma", "no-cache")
 
 
+class SourceAllowList:
+    """Only callers from these networks reach the gateway; others get 403 (DESIGN §6).
+
+    The address is waitress's ``REMOTE_ADDR``, which already is the client's when the request
+    came through a trusted proxy (``server.trusted_proxy``); forwarded headers are never read here.
+    """
+
+    def __init__(self, networks: tuple[str, ...]) -> None:
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            address = ipaddress.ip_address(req.remote_addr or "")
+        except ValueError:
+            raise falcon.HTTPForbidden() from None
+        if not any(address in network for network in self._networks):
+            raise falcon.HTTPForbidden()
+
+
 class RequestLog:
     """One line per request: id, outcome, user, deviceId, duration, source. Never the password."""
 
@@ -34,7 +54,7 @@ class RequestLog:
         log.info(
             "request %s %s outcome=%s user=%r device=%r status=%s duration_ms=%.1f source=%s",
             ctx.get("request_id", "-"),
-            req.path,
+            _loggable_path(req.path),
             ctx.get("outcome", "-"),
             ctx.get("username", ""),
             ctx.get("device_id", ""),
@@ -50,3 +70,9 @@ class RequestLog:
                 "source": req.remote_addr,
             },
         )
+
+
+def _loggable_path(path: str) -> str:
+    """The path without a secret token: ``/provisioning/<token>`` is logged as ``/provisioning/***``."""
+    head, _, rest = path.lstrip("/").partition("/")
+    return f"/{head}/***" if rest else f"/{head}"
