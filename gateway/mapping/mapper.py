@@ -2,16 +2,20 @@
 
 A field that cannot be filled is reported in ``MappingResult.problems`` (naming the attribute),
 never raised: a user with no extension is an outcome for that user, not a server error.
+
+Accounts come out in a stable order: the schema's order of ``[[accounts]]``, and inside a
+``for_each`` account the directory's order of the attribute's values. A line the user would get
+twice (same ``sipusername`` and ``subdomain``) is kept the first time only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.mapping.spec import DISABLED, ENABLED, AccountSpec, AttributeSchema, FieldSpec
+from gateway.mapping.fields import Scope, resolve
+from gateway.mapping.spec import DISABLED, ENABLED, REQUIRED_FIELDS, AccountSpec, AttributeSchema
 from gateway.models import FLAG_FIELDS, TRANSPORTS, DirectoryUser, SipAccount
 
-REQUIRED_FIELDS = ("sipusername", "sippassword", "transport")
 _TRUE = frozenset({"true", "yes", "on", "1", "enabled"})
 _FALSE = frozenset({"false", "no", "off", "0", "disabled"})
 
@@ -22,53 +26,50 @@ class MappingResult:
     problems: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """The user being mapped, and the current value of an account's ``for_each`` attribute."""
-
-    user: DirectoryUser
-    each_attribute: str | None = None
-    each_value: str | None = None
-
-    def first(self, attribute: str) -> str | None:
-        if self.each_attribute and attribute.lower() == self.each_attribute.lower():
-            return self.each_value
-        for value in self.user.attributes.get(attribute):
-            if value.strip():
-                return value.strip()
-        return None
-
-
 def map_accounts(user: DirectoryUser, schema: AttributeSchema) -> MappingResult:
     """Build every account the schema describes for this user, in the schema's order."""
     accounts: list[SipAccount] = []
     problems: list[str] = []
+    provided_by: dict[tuple[str, str], str] = {}
     for number, spec in enumerate(schema.accounts, start=1):
+        if spec.granted_by and not any(user.is_member_of(group) for group in spec.granted_by):
+            continue  # a shared line for members only: not a problem for anyone else
+        label = spec.label(number)
         for scope in _scopes(user, spec):
             account, account_problems = _build_account(scope, spec)
-            problems.extend(f"account {number}: {problem}" for problem in account_problems)
-            if account is not None:
-                accounts.append(account)
+            problems.extend(f"{label}: {problem}" for problem in account_problems)
+            if account is None:
+                continue
+            line = (account.sipusername.lower(), (account.subdomain or "").lower())
+            if line in provided_by:
+                problems.append(
+                    f"{label}: line {account.sipusername} is already given by {provided_by[line]}; left out"
+                )
+                continue
+            provided_by[line] = label
+            accounts.append(account)
     return MappingResult(tuple(accounts), tuple(problems))
 
 
-def _scopes(user: DirectoryUser, spec: AccountSpec) -> list[_Scope]:
+def _scopes(user: DirectoryUser, spec: AccountSpec) -> list[Scope]:
     if spec.for_each is None:
-        return [_Scope(user)]
-    values = [v.strip() for v in user.attributes.get(spec.for_each) if v.strip()]
-    return [_Scope(user, spec.for_each, value) for value in values]
+        return [Scope(user)]
+    distinct: dict[str, str] = {}
+    for value in Scope(user).values(spec.for_each):
+        distinct.setdefault(value.lower(), value)
+    return [Scope(user, spec.for_each, value) for value in distinct.values()]
 
 
-def _build_account(scope: _Scope, spec: AccountSpec) -> tuple[SipAccount | None, list[str]]:
+def _build_account(scope: Scope, spec: AccountSpec) -> tuple[SipAccount | None, list[str]]:
     values: dict[str, str] = {}
     problems: list[str] = []
     for name, field_spec in spec.field_specs().items():
-        raw = _resolve(scope, field_spec)
-        if raw is None:
+        resolved = resolve(scope, name, field_spec)
+        if resolved.value is None:
             if name in REQUIRED_FIELDS:
-                problems.append(f"{name}: {_describe_missing(field_spec)}")
+                problems.append(f"{name}: {resolved.missing}")
             continue
-        value, problem = _normalize(name, raw)
+        value, problem = _normalize(name, resolved.value)
         if problem:
             problems.append(f"{name}: {problem}")
         if value is not None:
@@ -76,18 +77,6 @@ def _build_account(scope: _Scope, spec: AccountSpec) -> tuple[SipAccount | None,
     if any(name not in values for name in REQUIRED_FIELDS):
         return None, problems
     return SipAccount(**values), problems
-
-
-def _resolve(scope: _Scope, spec: FieldSpec) -> str | None:
-    if spec.value is not None:
-        return spec.value
-    if spec.member_of is not None:
-        return spec.then if scope.user.is_member_of(spec.member_of) else spec.otherwise
-    for attribute in spec.attributes():
-        found = scope.first(attribute)
-        if found is not None:
-            return found
-    return spec.default
 
 
 def _normalize(name: str, raw: str) -> tuple[str | None, str | None]:
@@ -105,10 +94,3 @@ def _normalize(name: str, raw: str) -> tuple[str | None, str | None]:
             return DISABLED, None
         return None, f"{raw!r} is not a yes/no value; field left out"
     return raw, None
-
-
-def _describe_missing(spec: FieldSpec) -> str:
-    names = spec.attributes()
-    if len(names) == 1:
-        return f"attribute {names[0]} has no value"
-    return f"attributes {', '.join(names)} have no value"

@@ -1,19 +1,34 @@
-"""Loading the attribute schema: presets shipped in the package, or a file of the site's own.
+"""Loading the attribute schema: presets shipped in the package, or a site file layered on one.
 
 Presets are TOML files in the top-level ``schema/presets/`` folder; the wheel carries them as
-``gateway/_schema/presets/`` so a non-editable install finds them too.
+``gateway/_schema/presets/`` so a non-editable install finds them too. A site file names its
+preset with ``base = "active-directory"`` and gives only what differs (``layering``). Every
+problem is reported at once, each as ``FILE: key.path: message`` naming the file it came from.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from gateway.errors import ConfigError
+from gateway.mapping.layering import Layer, Merged, Origin, merge
 from gateway.mapping.spec import AttributeSchema
+
+
+@dataclass(frozen=True)
+class LoadedSchema:
+    """The effective schema and the files it was built from, lowest layer first."""
+
+    schema: AttributeSchema
+    files: tuple[str, ...]
 
 
 def schema_root() -> Path:
@@ -37,24 +52,72 @@ def preset_path(name: str) -> Path:
 
 
 def load_schema(*, preset: str | None = None, file: Path | None = None) -> AttributeSchema:
-    """Load and validate a schema from a named preset or a file; every problem at once."""
+    """Load and validate a schema from a named preset or a (site) file; every problem at once."""
+    return load_layers(preset=preset, file=file).schema
+
+
+def load_layers(
+    *, preset: str | None = None, file: Path | None = None, find_preset: Callable[[str], Path] = preset_path
+) -> LoadedSchema:
+    """Like ``load_schema``, also naming the files; ``find_preset`` resolves ``base`` names."""
     if (preset is None) == (file is None):
         raise ConfigError(["preset: set exactly one of preset or file"])
-    path = preset_path(preset) if preset is not None else Path(file)  # type: ignore[arg-type]
-    return parse_schema_file(path)
-
-
-def parse_schema_file(path: Path) -> AttributeSchema:
+    layers = [read_layer(find_preset(preset))] if preset is not None else _site_layers(Path(str(file)), find_preset)
+    presets = layers[:-1] if file is not None else layers
+    for layer in presets:
+        if "base" in layer.data:
+            raise ConfigError([f"{layer.file}: base: a preset cannot name a base; only a site file can"])
+    merged = merge(layers)
+    problems = list(merged.problems)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        schema = AttributeSchema.model_validate(merged.data)
+    except ValidationError as exc:
+        problems.extend(_traced(merged, error) for error in exc.errors(include_input=False))
+    if problems:
+        files = [layer.file for layer in layers]
+        problems.sort(key=lambda problem: _document_order(problem[0], files))
+        raise ConfigError([f"{origin.file}: {format_location(origin.key)}: {text}" for origin, text in problems])
+    return LoadedSchema(schema, tuple(layer.file for layer in layers))
+
+
+def read_layer(path: Path) -> Layer:
+    """One schema file, parsed; ConfigError when it cannot be read or is not TOML."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read schema file ({exc.strerror})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return Layer(str(path), data)
+
+
+def _site_layers(path: Path, find_preset: Callable[[str], Path]) -> list[Layer]:
+    site = read_layer(path)
+    base = site.data.get("base")
+    if base is None:
+        return [site]
+    if not isinstance(base, str):
+        raise ConfigError([f"{path}: base: give the name of a preset ({', '.join(preset_names())})"])
     try:
-        return AttributeSchema.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([f"{path}: {problem}" for problem in describe_errors(exc)]) from None
+        base_path = find_preset(base)
+    except ConfigError as exc:
+        raise ConfigError([f"{path}: base: {problem.removeprefix('preset: ')}" for problem in exc.problems]) from None
+    return [read_layer(base_path), site]
+
+
+def _traced(merged: Merged, error: ErrorDetails) -> tuple[Origin, str]:
+    return merged.locate(tuple(error["loc"])), error["msg"].removeprefix("Value error, ")
+
+
+_TOP_KEYS = ("base", "description", "directory", "account_defaults", "accounts")
+
+
+def _document_order(origin: Origin, files: list[str]) -> tuple[int, int, tuple[int, ...]]:
+    """Problems listed file by file (preset first), in the order of the file's sections and tables."""
+    top = str(origin.key[0]) if origin.key else ""
+    section = _TOP_KEYS.index(top) if top in _TOP_KEYS else len(_TOP_KEYS)
+    file = files.index(origin.file) if origin.file in files else len(files)
+    return file, section, tuple(part for part in origin.key if isinstance(part, int))
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
