@@ -23,16 +23,19 @@ class RunningGateway:
     process: subprocess.Popen[str]
     log_path: Path
 
-    def get(self, path_and_query: str, user_agent: str = "SessionTalk/6.0.0") -> tuple[int, dict[str, str], bytes]:
+    def get(
+        self, path_and_query: str, user_agent: str = "SessionTalk/6.0.0", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         request = urllib.request.Request(
             self.base_url + path_and_query,
-            headers={"User-Agent": user_agent, "Cache-Control": "max-age=0", "Connection": "close"},
+            headers={"User-Agent": user_agent, "Cache-Control": "max-age=0", "Connection": "close", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+            with error:
+                return error.code, dict(error.headers), error.read()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
