@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(slapd ldap-utils samba-ad-dc samba-ad-provision ldb-tools openssl python3-venv)
+DEBIAN_PACKAGES=(slapd ldap-utils samba-ad-dc samba-ad-provision ldb-tools openssl nginx python3-venv)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
