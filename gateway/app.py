@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,14 +15,52 @@ from gateway.directory import Directory
 from gateway.directory.connection import ConnectionFactory, ConnectionSettings, Endpoint, LdapConnectionFactory
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
 from gateway.entitlement import Entitlement
+from gateway.instrumented import InstrumentedDirectory
+from gateway.metrics import Metrics
+from gateway.observer import Observer
+from gateway.readiness import Readiness, probes_for
 from gateway.service import ProvisioningService
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
 from gateway.store.schema import ensure_current
 from gateway.store.sql import SqlDeviceStore
+from gateway.web.admin import create_admin_app
 from gateway.web.errors import ErrorHandlers
 from gateway.web.middleware import NoStore, RequestLog, SourceAllowList
 from gateway.web.resources import ProvisioningResource
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A wired gateway: the public app, the admin app, and what they share."""
+
+    app: falcon.App[falcon.Request, falcon.Response]
+    admin: falcon.App[falcon.Request, falcon.Response]
+    service: ProvisioningService
+    metrics: Metrics
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    connections: ConnectionFactory | None = None,
+    directory: Directory | None = None,
+    store: SqlDeviceStore | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> Gateway:
+    """Wire everything for ``settings``; tests pass their own directory, store or clock."""
+    clock = now or (lambda: datetime.now(UTC))
+    metrics = Metrics()
+    if directory is None:
+        connections = connections or connection_factory(settings)
+        directory = build_directory(settings, connections)
+    store = store or build_store(settings, now=clock, observer=metrics)
+    service = _service(settings, InstrumentedDirectory(directory, metrics), store, clock, metrics)
+    readiness = Readiness(
+        probes_for(connections, store, name_servers=settings.admin.readiness_names_servers),
+        timeout=settings.admin.readiness_timeout,
+    )
+    return Gateway(_public_app(settings, service), create_admin_app(metrics, readiness), service, metrics)
 
 
 def create_app(
@@ -31,11 +70,16 @@ def create_app(
     store: SqlDeviceStore | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """The WSGI app for ``settings``; tests pass their own ``directory``, ``store`` and clock."""
-    clock = now or (lambda: datetime.now(UTC))
-    service = ProvisioningService(
-        directory=directory or build_directory(settings),
-        store=store or build_store(settings, now=clock),
+    """The public WSGI app for ``settings`` (the provisioning route only)."""
+    return build_gateway(settings, directory=directory, store=store, now=now).app
+
+
+def _service(
+    settings: Settings, directory: Directory, store: SqlDeviceStore, clock: Callable[[], datetime], metrics: Metrics
+) -> ProvisioningService:
+    return ProvisioningService(
+        directory=directory,
+        store=store,
         schema=settings.mapping.attribute_schema,
         entitlement=Entitlement(settings.directory.required_groups, settings.directory.denied_groups),
         messages=settings.messages,
@@ -49,7 +93,11 @@ def create_app(
         shield=settings.security.stale_password_shield,
         failure_floor=settings.security.failure_floor_ms / 1000,
         now=clock,
+        observer=metrics,
     )
+
+
+def _public_app(settings: Settings, service: ProvisioningService) -> falcon.App[falcon.Request, falcon.Response]:
     middleware: list[object] = [RequestLog(), NoStore()]
     if settings.security.allowed_networks:
         middleware.append(SourceAllowList(settings.security.allowed_networks))
@@ -71,7 +119,11 @@ def build_directory(settings: Settings, connections: ConnectionFactory | None = 
 
 
 def build_store(
-    settings: Settings, *, now: Callable[[], datetime] | None = None, check_schema: bool = True
+    settings: Settings,
+    *,
+    now: Callable[[], datetime] | None = None,
+    check_schema: bool = True,
+    observer: Observer | None = None,
 ) -> SqlDeviceStore:
     """The device store; refuses (``StoreOutOfDate``) a schema that is not this gateway's."""
     engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
@@ -83,6 +135,7 @@ def build_store(
         now=now or (lambda: datetime.now(UTC)),
         fingerprint_key_override=hashlib.sha256(override.encode()).digest() if override else None,
         event_retention_days=settings.store.event_retention_days,
+        observer=observer,
     )
 
 

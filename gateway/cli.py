@@ -6,11 +6,12 @@ import argparse
 import getpass
 import json
 import sys
+import threading
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from gateway import __version__
-from gateway.app import build_directory, connection_factory, create_app
+from gateway.app import Gateway, build_directory, build_gateway, connection_factory
 from gateway.directory.connection import ConnectionFactory
 from gateway.errors import ConfigError, StoreOutOfDate
 from gateway.logs import configure_logging
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 8080; 0 picks a free one)")
     serve.add_argument("--threads", type=int, help="worker threads (default: server.threads)")
+    serve.add_argument("--admin-host", help="operations listener address (default: admin.host, 127.0.0.1)")
+    serve.add_argument("--admin-port", type=int, help="operations listener port (default: admin.port, 9180)")
+    serve.add_argument("--no-admin", action="store_true", help="do not start the operations listener")
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check", help="validate the configuration and reach the directory")
@@ -57,9 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from gateway.devices_cli import add_store_commands
     from gateway.schema_cli import add_schema_commands
+    from gateway.secrets import add_secret_commands
 
     add_schema_commands(commands, _common)
     add_store_commands(commands, _common)
+    add_secret_commands(commands, _common)
     return parser
 
 
@@ -86,19 +92,21 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
     from waitress import create_server
 
     try:
-        app = create_app(settings, directory=build_directory(settings, connections))
+        gateway = build_gateway(settings, connections=connections)
     except StoreOutOfDate as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    server = create_server(
-        app,
-        host=args.host or settings.server.host,
-        port=settings.server.port if args.port is None else args.port,
-        threads=args.threads or settings.server.threads,
-        ident="",
-        clear_untrusted_proxy_headers=True,
-        **_proxy_options(settings),
-    )
+    try:
+        server, admin = _listeners(args, settings, gateway, create_server)
+    except OSError as exc:
+        print(f"gateway: cannot listen: {exc.strerror} ({exc.errno})", file=sys.stderr)
+        return 2
+    if admin is not None:
+        threading.Thread(target=admin.run, name="admin-listener", daemon=True).start()
+        print(
+            f"admin listening on http://{admin.effective_host}:{admin.effective_port}/ (healthz, readyz, metrics)",
+            flush=True,
+        )
     where = "demo directory " + str(args.demo_directory or "(built in)") if connections else "directory"
     print(
         f"gateway listening on http://{server.effective_host}:{server.effective_port}/provisioning ({where})",
@@ -110,7 +118,36 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
         pass
     finally:
         server.close()
+        if admin is not None:
+            admin.close()
     return 0
+
+
+def _listeners(args: argparse.Namespace, settings: Settings, gateway: Gateway, create_server: Any) -> tuple[Any, Any]:
+    """The public listener, and the operations listener unless disabled."""
+    server = create_server(
+        gateway.app,
+        host=args.host or settings.server.host,
+        port=settings.server.port if args.port is None else args.port,
+        threads=args.threads or settings.server.threads,
+        ident="",
+        clear_untrusted_proxy_headers=True,
+        **_proxy_options(settings),
+    )
+    admin = None
+    if settings.admin.enabled and not args.no_admin:
+        try:
+            admin = create_server(
+                gateway.admin,
+                host=args.admin_host or settings.admin.host,
+                port=settings.admin.port if args.admin_port is None else args.admin_port,
+                threads=2,
+                ident="",
+            )
+        except OSError:
+            server.close()
+            raise
+    return server, admin
 
 
 def _proxy_options(settings: Settings) -> dict[str, object]:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ldap3 import BASE
 
 from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory, describe_error
 from gateway.directory.demo import DemoConnectionFactory
+from gateway.directory.ldap import DirectoryConfig
+from gateway.directory.schema_probe import missing_attributes
 from gateway.errors import DirectoryUnavailable, StoreUnavailable
 from gateway.settings import Settings
 
+_WRONG_NAME = "the server's certificate does not name this host: use the name it was issued to"
+# First match wins: a host-name mismatch is also a CERTIFICATE_VERIFY_FAILED.
 _HINTS = (
+    ("Hostname mismatch", _WRONG_NAME),
+    ("IP address mismatch", _WRONG_NAME),
     ("CERTIFICATE_VERIFY_FAILED", "the server's certificate is not trusted: set directory.ca_file to its CA"),
-    ("doesn't match any name", "the server's certificate does not name this host: use the name it was issued to"),
     ("Connection refused", "nothing listens there: check the host and port"),
     ("timed out", "no answer in time: check firewalls and directory.connect_timeout"),
     ("invalidCredentials", "the service account's DN or password is wrong"),
@@ -59,7 +65,7 @@ def run_checks(settings: Settings, connections: ConnectionFactory) -> Report:
         f"{source}: {len(schema.accounts)} account rule(s), reads {', '.join(sorted(schema.attributes()))}",
     )
     if isinstance(connections, LdapConnectionFactory):
-        _check_servers(report, connections, settings.directory.base_dn)
+        _check_servers(report, connections, settings)
     elif isinstance(connections, DemoConnectionFactory):
         _check_demo(report, connections)
     _check_store(report, settings)
@@ -109,7 +115,9 @@ def _check_store(report: Report, settings: Settings) -> None:
         report.add("safety valve", True, "open: directory-driven sign-outs are allowed")
 
 
-def _check_servers(report: Report, factory: LdapConnectionFactory, base_dn: str) -> None:
+def _check_servers(report: Report, factory: LdapConnectionFactory, settings: Settings) -> None:
+    base_dn = settings.directory.base_dn
+    schema_checked = False
     for endpoint in factory.settings.endpoints:
         started = time.perf_counter()
         try:
@@ -127,6 +135,8 @@ def _check_servers(report: Report, factory: LdapConnectionFactory, base_dn: str)
                         )
                         continue
                     steps.append("search base found")
+                    if not schema_checked:
+                        schema_checked = _check_directory_schema(report, conn, settings, endpoint.url)
         except (DirectoryUnavailable, Exception) as exc:
             detail = describe_error(exc)
             hint = next((h for needle, h in _HINTS if needle in detail), "")
@@ -134,6 +144,25 @@ def _check_servers(report: Report, factory: LdapConnectionFactory, base_dn: str)
             continue
         elapsed = (time.perf_counter() - started) * 1000
         report.add(endpoint.url, True, ", ".join(steps) + f" ({elapsed:.0f} ms)")
+
+
+def _check_directory_schema(report: Report, conn: Any, settings: Settings, url: str) -> bool:
+    """Every attribute the gateway asks for is defined by the server's schema (checked once)."""
+    config = DirectoryConfig.from_settings(settings.directory, settings.mapping.attribute_schema)
+    missing = missing_attributes(conn, config)
+    if missing is None:
+        report.add("directory schema", False, f"{url}: the subschema is not readable by the service account")
+    elif missing:
+        report.add(
+            "directory schema",
+            False,
+            f"{url} does not define {', '.join(missing)} -> load the schema "
+            "extension (schema/ldap/) or change the attribute schema / directory settings",
+        )
+    else:
+        count = len({*config.requested_attributes(), *config.search.login_attributes})
+        report.add("directory schema", True, f"all {count} attributes the gateway reads are defined")
+    return True
 
 
 def _check_demo(report: Report, factory: DemoConnectionFactory) -> None:

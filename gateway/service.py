@@ -38,6 +38,7 @@ from gateway.models import (
     ProvisioningResult,
     SipAccount,
 )
+from gateway.observer import NullObserver, Observer
 from gateway.settings import MessagesSettings, SafetyValveSettings
 from gateway.shield import FailedPasswordMemory
 from gateway.store.sql import SqlDeviceStore, SqlTransaction
@@ -57,6 +58,7 @@ class Observed:
     rate_limited: bool = False
     login: Login = Login.NOT_ATTEMPTED
     repeated: bool = False  # a password that already failed on this device: answered without a bind
+    avoided: str = ""  # why no bind was made, when none was (for metrics)
     detail: str = ""
 
 
@@ -85,6 +87,7 @@ class ProvisioningService:
     failed_passwords: FailedPasswordMemory = field(default_factory=FailedPasswordMemory)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
+    observer: Observer = field(default_factory=NullObserver)
 
     def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         """Answer one call from the app; never raises for a business outcome or an outage."""
@@ -94,6 +97,7 @@ class ProvisioningService:
             # Unknown user, wrong password, disabled, locked, not entitled and rate-limited answers
             # take the same minimum time, so latency does not tell them apart either.
             self.sleep(max(0.0, self.failure_floor - (time.monotonic() - started)))
+        self.observer.request_finished(result.outcome.value, time.monotonic() - started)
         return result
 
     def _answer_call(self, request: ProvisioningRequest) -> ProvisioningResult:
@@ -132,9 +136,11 @@ class ProvisioningService:
             return refused
         enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
-            return Observed(user, detail="revoked device: no bind")
+            return Observed(user, avoided="revoked", detail="revoked device: no bind")
         if self.shield and enrolled and _password_changed(snapshot, user):
-            return Observed(user, detail="password changed since the last good bind: no bind")
+            return Observed(
+                user, avoided="password_changed", detail="password changed since the last good bind: no bind"
+            )
         return self._bind(request, user)
 
     def _bind(self, request: ProvisioningRequest, user: DirectoryUser | None) -> Observed:
@@ -144,11 +150,12 @@ class ProvisioningService:
                 user,
                 login=Login.WRONG_PASSWORD,
                 repeated=True,
+                avoided="repeated_password",
                 detail="this password already failed on this device: no bind",
             )
         attempt = Attempt(account_key(user.key if user else None, request.username), request.source_address)
         if not self.limiter.allowed(attempt):
-            return Observed(user, rate_limited=True, detail="too many failed attempts: no bind")
+            return Observed(user, rate_limited=True, avoided="rate_limited", detail="too many failed attempts: no bind")
         try:
             bound = self.directory.verify_password(request.username, request.password, user)
         except LoginRejected as exc:
@@ -224,10 +231,19 @@ class ProvisioningService:
             return verdict
 
         verdict = self.store.run(work)
+        self._report(call.observed, verdict)
         counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
         if counted and not call.observed.repeated:
             self.limiter.failed(Attempt(account_key(call.user_key or None, request.username), request.source_address))
         return self._answer(verdict)
+
+    def _report(self, observed: Observed, verdict: Verdict) -> None:
+        if observed.avoided:
+            self.observer.bind_avoided(observed.avoided)
+        if verdict.outcome is Outcome.SIGNED_OUT:
+            self.observer.signed_out(observed.gone.value if observed.gone else "gone")
+        elif verdict.outcome is Outcome.SIGN_IN_AGAIN:
+            self.observer.signed_out("password")
 
     def _accounts(self, request: ProvisioningRequest, user: DirectoryUser) -> tuple[SipAccount, ...]:
         mapping = map_accounts(user, self.schema)
@@ -247,6 +263,7 @@ class ProvisioningService:
                 return verdict
             reason = f"{recent + 1} sign-outs within {self.valve.window_seconds} s (limit {self.valve.max_sign_outs})"
             tx.trip_valve(reason)
+            self.observer.valve_tripped()
         valve_log.error(
             "SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
             "`python -m gateway devices release-sign-outs`",
@@ -331,13 +348,13 @@ def _password_changed(device: Device | None, user: DirectoryUser) -> bool:
 def _refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> Observed | None:
     """States the search shows: answered without binding (no failed logon is counted)."""
     if user.state.disabled:
-        return Observed(user, gone=Gone.DISABLED, detail="disabled in the directory: no bind")
+        return Observed(user, gone=Gone.DISABLED, avoided="disabled", detail="disabled in the directory: no bind")
     if user.state.expired:
-        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, detail="account expired: no bind")
+        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, avoided="account_expired", detail="account expired: no bind")
     if not entitlement.allows(user):
-        return Observed(user, gone=Gone.NOT_ENTITLED, detail="not entitled: no bind")
+        return Observed(user, gone=Gone.NOT_ENTITLED, avoided="not_entitled", detail="not entitled: no bind")
     if user.state.locked:
-        return Observed(user, locked=True, detail="locked in the directory: no bind")
+        return Observed(user, locked=True, avoided="locked", detail="locked in the directory: no bind")
     return None
 
 

@@ -240,6 +240,16 @@ class SecuritySettings(Section):
         return self
 
 
+class AdminSettings(Section):
+    """The operations listener: /healthz, /readyz, /metrics. Loopback by default, never public."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9180, ge=0, le=65535)
+    readiness_timeout: int = Field(default=3, ge=1, le=60)
+    readiness_names_servers: bool = False
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -270,6 +280,7 @@ class Settings(BaseSettings):
     safety_valve: SafetyValveSettings = SafetyValveSettings()
     attempts: AttemptsSettings = AttemptsSettings()
     security: SecuritySettings = SecuritySettings()
+    admin: AdminSettings = AdminSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
@@ -281,7 +292,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _FileSource(settings_cls), file_secret_settings
+        from gateway.secrets import KeyringSource
+
+        return init_settings, env_settings, _FileSource(settings_cls), file_secret_settings, KeyringSource(settings_cls)
 
 
 def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,17 @@ def store_settings(tmp_path: Path) -> StoreSettings:
     upgrade(engine)
     engine.dispose()
     return StoreSettings(url=SecretStr(url))
+
+
+@pytest.fixture(autouse=True)
+def file_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A file-backed keyring of this test's own: the OS credential store is never touched."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path_factory.mktemp("keyring") / "keyring.cfg")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from gateway.errors import StoreUnavailable
 from gateway.fingerprint import FingerprintKeys
 from gateway.models import Device, DeviceStatus, Event
+from gateway.observer import NullObserver, Observer
 from gateway.store.engine import READ_ONLY
 from gateway.store.tables import devices, events, fingerprint_keys, gateway_state
 
@@ -83,8 +85,10 @@ class SqlDeviceStore:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         fingerprint_key_override: bytes | None = None,
         event_retention_days: int = 90,
+        observer: Observer | None = None,
     ) -> None:
         self.engine = engine
+        self._observer: Observer = observer or NullObserver()
         self._now = now
         self._override = fingerprint_key_override
         self._retention = timedelta(days=event_retention_days)
@@ -110,6 +114,13 @@ class SqlDeviceStore:
 
     def run(self, work: Callable[[SqlTransaction], T]) -> T:
         """Run ``work`` in one write transaction; a lost insert race is retried with the winner's row."""
+        started = time.perf_counter()
+        try:
+            return self._run(work)
+        finally:
+            self._observer.store_call("write", time.perf_counter() - started)
+
+    def _run(self, work: Callable[[SqlTransaction], T]) -> T:
         for attempt in range(3):
             try:
                 with self.engine.begin() as connection:
@@ -211,11 +222,14 @@ class SqlDeviceStore:
     # -- internals -----------------------------------------------------------------------------
 
     def _read(self, work: Callable[[Connection], T]) -> T:
+        started = time.perf_counter()
         try:
             with self.engine.connect().execution_options(**READ_ONLY) as connection:
                 return work(connection)
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"store unavailable: {type(exc).__name__}") from None
+        finally:
+            self._observer.store_call("read", time.perf_counter() - started)
 
     def _load_keys(self) -> FingerprintKeys:
         def load(tx: SqlTransaction) -> list[Any]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)/provisioning")
+LISTENING = re.compile(r"gateway listening on (http://[\d.]+:\d+)/provisioning")
+ADMIN_LISTENING = re.compile(r"admin listening on (http://[\d.]+:\d+)/")
 
 
 @dataclass
@@ -22,6 +23,7 @@ class RunningGateway:
     base_url: str
     process: subprocess.Popen[str]
     log_path: Path
+    admin_url: str = ""
 
     def get(
         self, path_and_query: str, user_agent: str = "SessionTalk/6.0.0", headers: dict[str, str] | None = None
@@ -47,22 +49,26 @@ def start_gateway(
     """Start ``python -m gateway serve ARGS --port 0`` and wait for its listening line."""
     with log_path.open("w") as log_file:  # the child keeps its own descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "gateway", "serve", "--port", "0", "--admin-port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=log_file,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", **(env or {})},
             cwd=cwd,
         )
     assert process.stdout is not None
+    admin_url = ""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:
             raise AssertionError(f"gateway exited with {process.returncode}:\n{log_path.read_text()}")
+        admin = ADMIN_LISTENING.search(line)
+        if admin:
+            admin_url = admin.group(1)
         found = LISTENING.search(line)
         if found:
-            return RunningGateway(found.group(1), process, log_path)
+            return RunningGateway(found.group(1), process, log_path, admin_url)
     process.kill()
     raise AssertionError("gateway did not start within 30 s")
 

@@ -31,7 +31,9 @@ class Nginx:
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         context = ssl.create_default_context(cafile=str(self.ca))
-        request = urllib.request.Request(self.url + path, headers={"User-Agent": "SessionTalk/6.0.0", **(headers or {})})
+        request = urllib.request.Request(
+            self.url + path, headers={"User-Agent": "SessionTalk/6.0.0", **(headers or {})}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10, context=context) as response:
                 return response.status, response.read()
@@ -46,14 +48,59 @@ class Nginx:
 def make_certificate(folder: Path) -> tuple[Path, Path, Path]:
     run = lambda *args: subprocess.run(args, check=True, capture_output=True)  # noqa: E731
     ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.crt", "site.key", "site.csr", "site.crt"))
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-        "-days", "2", "-subj", "/CN=nginx test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=nginx test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=localhost",
+    )
     ext = folder / "site.ext"
     ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 
@@ -61,8 +108,9 @@ def site_config(upstreams: list[int], port: int, cert: Path, key: Path, logs: Pa
     """The documented site with this test's ports, certificate and log folder."""
     text = SITE.read_text()
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in upstreams)
-    text = text.replace("    server 127.0.0.1:8080;          # server.port; add a line per instance when scaling out\n",
-                        servers)
+    text = text.replace(
+        "    server 127.0.0.1:8080;          # server.port; add a line per instance when scaling out\n", servers
+    )
     replacements = {
         "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
         "/etc/ssl/certs/provisioning.example.com.pem": str(cert),
@@ -94,9 +142,10 @@ def nginx_in_front(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-
             f"{site_config(upstreams, port, cert, key, folder / 'logs')}\n}}\n"
         )
         (folder / "tmp").mkdir()
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             ["/usr/sbin/nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off; user root;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         started.append(process)
         proxy = Nginx(f"https://localhost:{port}", folder, ca)
@@ -117,9 +166,14 @@ def nginx_in_front(tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-
 
 
 def test_provisioning_through_nginx_keeps_the_password_out_of_its_logs(
-    nginx_in_front: callable, demo_ldif: Path, tmp_path: Path  # type: ignore[valid-type]
+    nginx_in_front: callable,
+    demo_ldif: Path,
+    tmp_path: Path,  # type: ignore[valid-type]
 ) -> None:
-    env = {"GATEWAY_STORE__URL": f"sqlite:///{tmp_path / 'devices.sqlite3'}", "GATEWAY_SERVER__TRUSTED_PROXY": "127.0.0.1"}
+    env = {
+        "GATEWAY_STORE__URL": f"sqlite:///{tmp_path / 'devices.sqlite3'}",
+        "GATEWAY_SERVER__TRUSTED_PROXY": "127.0.0.1",
+    }
     gateway: RunningGateway = start_gateway(["--demo-directory", str(demo_ldif)], tmp_path / "gw.log", env=env)
     try:
         proxy = nginx_in_front([int(gateway.base_url.rsplit(":", 1)[1])])

@@ -1,0 +1,73 @@
+"""``/readyz``: can this instance answer calls right now? Each directory server (service-account
+bind) and the store, each within a timeout."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory
+from gateway.directory.demo import DemoConnectionFactory
+from gateway.store.sql import SqlDeviceStore
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str  # what a reader may see: "directory server 1", or its URL when allowed
+    check: Callable[[], None]  # raises when not ready
+
+
+@dataclass(frozen=True)
+class ReadinessReport:
+    ready: bool
+    failed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"status": "ready" if self.ready else "not ready", "failed": list(self.failed)}
+
+
+class Readiness:
+    def __init__(self, probes: list[Probe], timeout: float) -> None:
+        self._probes = probes
+        self._timeout = timeout
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(probes)), thread_name_prefix="readyz")
+
+    def report(self) -> ReadinessReport:
+        futures = {self._pool.submit(probe.check): probe.name for probe in self._probes}
+        done, pending = concurrent.futures.wait(futures, timeout=self._timeout)
+        failed = [futures[f] for f in pending] + [futures[f] for f in done if f.exception() is not None]
+        order = [probe.name for probe in self._probes]
+        failed.sort(key=order.index)
+        return ReadinessReport(not failed, tuple(failed))
+
+
+def probes_for(connections: ConnectionFactory | None, store: SqlDeviceStore, *, name_servers: bool) -> list[Probe]:
+    probes: list[Probe] = []
+    if isinstance(connections, LdapConnectionFactory):
+        for number, endpoint in enumerate(connections.settings.endpoints, start=1):
+            name = endpoint.url if name_servers else f"directory server {number}"
+            probes.append(Probe(name, _directory_probe(connections, endpoint)))
+    elif isinstance(connections, DemoConnectionFactory):
+        probes.append(Probe("demo directory", lambda: None if connections.entry_dns() else _fail()))
+    probes.append(Probe("device store", lambda: _store_probe(store)))
+    return probes
+
+
+def _directory_probe(factory: LdapConnectionFactory, endpoint: object) -> Callable[[], None]:
+    def check() -> None:
+        with factory.probe(endpoint):  # type: ignore[arg-type]
+            pass
+
+    return check
+
+
+def _store_probe(store: SqlDeviceStore) -> None:
+    with store.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _fail() -> None:
+    raise RuntimeError("not ready")
