@@ -19,6 +19,7 @@ from gateway.instrumented import InstrumentedDirectory
 from gateway.metrics import Metrics
 from gateway.observer import Observer
 from gateway.readiness import Readiness, probes_for
+from gateway.safety_valve import SafetyValve
 from gateway.service import ProvisioningService
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
@@ -83,7 +84,7 @@ def _service(
         schema=settings.mapping.attribute_schema,
         entitlement=Entitlement(settings.directory.required_groups, settings.directory.denied_groups),
         messages=settings.messages,
-        valve=settings.safety_valve,
+        valve=SafetyValve(settings.safety_valve, metrics),
         max_devices=settings.devices.max_per_user,
         limiter=AttemptLimiter(
             per_account=settings.attempts.per_account,

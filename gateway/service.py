@@ -8,22 +8,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from gateway.attempts import Attempt, AttemptLimiter, account_key
 from gateway.decision import Facts, Gone, Login, Verdict, decide
 from gateway.directory import Directory
 from gateway.entitlement import Entitlement
 from gateway.errors import (
-    AccountDisabled,
-    AccountExpired,
-    AccountLocked,
     DirectoryUnavailable,
-    InvalidCredentials,
     LoginRejected,
-    NotEntitled,
-    PasswordExpired,
-    PasswordMustChange,
     StoreUnavailable,
 )
 from gateway.mapping.mapper import map_accounts
@@ -38,28 +31,15 @@ from gateway.models import (
     ProvisioningResult,
     SipAccount,
 )
+from gateway.observed import Observed, password_changed, refused_before_bind, rejection
 from gateway.observer import NullObserver, Observer
+from gateway.safety_valve import SafetyValve
 from gateway.settings import MessagesSettings, SafetyValveSettings
 from gateway.shield import FailedPasswordMemory
 from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
-valve_log = logging.getLogger("gateway.safety_valve")
 _FLOORED = frozenset({Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED})
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What the directory said about this call, before the store is consulted."""
-
-    user: DirectoryUser | None = None
-    gone: Gone | None = None
-    locked: bool = False
-    rate_limited: bool = False
-    login: Login = Login.NOT_ATTEMPTED
-    repeated: bool = False  # a password that already failed on this device: answered without a bind
-    avoided: str = ""  # why no bind was made, when none was (for metrics)
-    detail: str = ""
 
 
 @dataclass
@@ -79,7 +59,7 @@ class ProvisioningService:
     schema: AttributeSchema
     entitlement: Entitlement
     messages: MessagesSettings
-    valve: SafetyValveSettings = field(default_factory=SafetyValveSettings)
+    valve: SafetyValve = field(default_factory=lambda: SafetyValve(SafetyValveSettings(), NullObserver()))
     max_devices: int = 5
     limiter: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(per_account="", per_source=""))
     shield: bool = True
@@ -131,13 +111,13 @@ class ProvisioningService:
 
     def _observe(self, request: ProvisioningRequest, user: DirectoryUser, snapshot: Device | None) -> Observed:
         """Refuse what the search already rules out without binding; otherwise bind."""
-        refused = _refused_before_bind(user, self.entitlement)
+        refused = refused_before_bind(user, self.entitlement)
         if refused is not None:
             return refused
         enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
             return Observed(user, avoided="revoked", detail="revoked device: no bind")
-        if self.shield and enrolled and _password_changed(snapshot, user):
+        if self.shield and enrolled and password_changed(snapshot, user):
             return Observed(
                 user, avoided="password_changed", detail="password changed since the last good bind: no bind"
             )
@@ -159,7 +139,7 @@ class ProvisioningService:
         try:
             bound = self.directory.verify_password(request.username, request.password, user)
         except LoginRejected as exc:
-            observed = _rejection(user, exc)
+            observed = rejection(user, exc)
             if observed.login is Login.WRONG_PASSWORD:
                 self.failed_passwords.remember(request.device_id, marker, request.password)
             return observed
@@ -168,7 +148,7 @@ class ProvisioningService:
     def _bind_directly(self, request: ProvisioningRequest) -> Observed:
         observed = self._bind(request, None)
         if observed.user is not None:
-            refused = _refused_before_bind(observed.user, self.entitlement)
+            refused = refused_before_bind(observed.user, self.entitlement)
             if refused is not None:
                 return replace(refused, login=Login.OK)
         return observed
@@ -215,7 +195,7 @@ class ProvisioningService:
                 gone=call.observed.gone,
                 locked=call.observed.locked,
                 rate_limited=call.observed.rate_limited,
-                password_changed=self.shield and observed.user is not None and _password_changed(device, observed.user),
+                password_changed=self.shield and observed.user is not None and password_changed(device, observed.user),
                 login=call.observed.login,
                 accounts=call.accounts,
                 accounts_changed=device is None
@@ -226,7 +206,7 @@ class ProvisioningService:
                 max_devices=self.max_devices,
                 sign_out_on_wrong_password=self.shield,
             )
-            verdict = self._through_valve(tx, decide(facts))
+            verdict = self.valve.hold_if_tripped(tx, decide(facts))
             self._apply(tx, call, device, verdict)
             return verdict
 
@@ -250,26 +230,6 @@ class ProvisioningService:
         for problem in mapping.problems:
             log.warning("user %r (%s): %s", request.username, user.dn, problem)
         return mapping.accounts
-
-    def _through_valve(self, tx: SqlTransaction, verdict: Verdict) -> Verdict:
-        """Hold directory-driven sign-outs when too many happen at once (a wrong base DN, a lost ACL)."""
-        if verdict.outcome is not Outcome.SIGNED_OUT:
-            return verdict
-        reason = tx.valve_tripped()
-        if reason is None:
-            window = tx.now - timedelta(seconds=self.valve.window_seconds)
-            recent = tx.count_events(Outcome.SIGNED_OUT.value, window)
-            if recent + 1 <= self.valve.max_sign_outs:
-                return verdict
-            reason = f"{recent + 1} sign-outs within {self.valve.window_seconds} s (limit {self.valve.max_sign_outs})"
-            tx.trip_valve(reason)
-            self.observer.valve_tripped()
-        valve_log.error(
-            "SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
-            "`python -m gateway devices release-sign-outs`",
-            reason,
-        )
-        return Verdict(False, Outcome.SIGN_OUT_HELD, "unavailable")
 
     def _apply(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> None:
         if verdict.status is not None and call.user_key:
@@ -336,39 +296,3 @@ class ProvisioningService:
 
 def _enrolled(device: Device | None) -> bool:
     return device is not None and device.status is DeviceStatus.ENROLLED
-
-
-def _password_changed(device: Device | None, user: DirectoryUser) -> bool:
-    """The directory's password-change marker moved since this device's last good bind."""
-    if device is None or device.password_changed_at is None or user.password_changed_at is None:
-        return False
-    return device.password_changed_at != user.password_changed_at
-
-
-def _refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> Observed | None:
-    """States the search shows: answered without binding (no failed logon is counted)."""
-    if user.state.disabled:
-        return Observed(user, gone=Gone.DISABLED, avoided="disabled", detail="disabled in the directory: no bind")
-    if user.state.expired:
-        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, avoided="account_expired", detail="account expired: no bind")
-    if not entitlement.allows(user):
-        return Observed(user, gone=Gone.NOT_ENTITLED, avoided="not_entitled", detail="not entitled: no bind")
-    if user.state.locked:
-        return Observed(user, locked=True, avoided="locked", detail="locked in the directory: no bind")
-    return None
-
-
-_REJECTIONS: dict[type[LoginRejected], Observed] = {
-    InvalidCredentials: Observed(login=Login.WRONG_PASSWORD),
-    PasswordMustChange: Observed(login=Login.MUST_CHANGE),
-    PasswordExpired: Observed(login=Login.EXPIRED),
-    AccountLocked: Observed(locked=True),
-    AccountDisabled: Observed(gone=Gone.DISABLED),
-    AccountExpired: Observed(gone=Gone.ACCOUNT_EXPIRED),
-    NotEntitled: Observed(gone=Gone.NOT_ENTITLED),
-}
-
-
-def _rejection(user: DirectoryUser | None, exc: LoginRejected) -> Observed:
-    template = next((o for kind, o in _REJECTIONS.items() if isinstance(exc, kind)), _REJECTIONS[InvalidCredentials])
-    return replace(template, user=user, detail=f"bind refused: {type(exc).__name__}")

@@ -1,0 +1,73 @@
+"""What the directory said about one call, before the device store is consulted.
+
+``refused_before_bind`` turns the service-account search into a refusal that needs no bind;
+``rejection`` turns a failed bind into the same vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gateway.decision import Gone, Login
+from gateway.entitlement import Entitlement
+from gateway.errors import (
+    AccountDisabled,
+    AccountExpired,
+    AccountLocked,
+    InvalidCredentials,
+    LoginRejected,
+    NotEntitled,
+    PasswordExpired,
+    PasswordMustChange,
+)
+from gateway.models import Device, DirectoryUser
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the directory said about this call, before the store is consulted."""
+
+    user: DirectoryUser | None = None
+    gone: Gone | None = None
+    locked: bool = False
+    rate_limited: bool = False
+    login: Login = Login.NOT_ATTEMPTED
+    repeated: bool = False  # a password that already failed on this device: answered without a bind
+    avoided: str = ""  # why no bind was made, when none was (for metrics)
+    detail: str = ""
+
+
+def password_changed(device: Device | None, user: DirectoryUser) -> bool:
+    """The directory's password-change marker moved since this device's last good bind."""
+    if device is None or device.password_changed_at is None or user.password_changed_at is None:
+        return False
+    return device.password_changed_at != user.password_changed_at
+
+
+def refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> Observed | None:
+    """States the search shows: answered without binding (no failed logon is counted)."""
+    if user.state.disabled:
+        return Observed(user, gone=Gone.DISABLED, avoided="disabled", detail="disabled in the directory: no bind")
+    if user.state.expired:
+        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, avoided="account_expired", detail="account expired: no bind")
+    if not entitlement.allows(user):
+        return Observed(user, gone=Gone.NOT_ENTITLED, avoided="not_entitled", detail="not entitled: no bind")
+    if user.state.locked:
+        return Observed(user, locked=True, avoided="locked", detail="locked in the directory: no bind")
+    return None
+
+
+_REJECTIONS: dict[type[LoginRejected], Observed] = {
+    InvalidCredentials: Observed(login=Login.WRONG_PASSWORD),
+    PasswordMustChange: Observed(login=Login.MUST_CHANGE),
+    PasswordExpired: Observed(login=Login.EXPIRED),
+    AccountLocked: Observed(locked=True),
+    AccountDisabled: Observed(gone=Gone.DISABLED),
+    AccountExpired: Observed(gone=Gone.ACCOUNT_EXPIRED),
+    NotEntitled: Observed(gone=Gone.NOT_ENTITLED),
+}
+
+
+def rejection(user: DirectoryUser | None, exc: LoginRejected) -> Observed:
+    template = next((o for kind, o in _REJECTIONS.items() if isinstance(exc, kind)), _REJECTIONS[InvalidCredentials])
+    return replace(template, user=user, detail=f"bind refused: {type(exc).__name__}")

@@ -1,0 +1,48 @@
+"""The safety valve (DESIGN §3): when directory-driven sign-outs pile up, stop signing out.
+
+A wrong base DN, a renamed group or a lost ACL can make a whole company look deleted or not
+entitled at once. More than ``max_sign_outs`` such sign-outs within ``window_seconds`` trip the
+valve: the state is kept in the store (shared by every instance), those calls are answered as an
+outage, and it stays shut until ``devices release-sign-outs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from gateway.decision import Verdict
+from gateway.models import Outcome
+from gateway.observer import Observer
+from gateway.settings import SafetyValveSettings
+from gateway.store.sql import SqlTransaction
+
+valve_log = logging.getLogger("gateway.safety_valve")
+
+
+class SafetyValve:
+    def __init__(self, settings: SafetyValveSettings, observer: Observer) -> None:
+        self.settings = settings
+        self.observer = observer
+
+    def hold_if_tripped(self, tx: SqlTransaction, verdict: Verdict) -> Verdict:
+        """Hold directory-driven sign-outs when too many happen at once (a wrong base DN, a lost ACL)."""
+        if verdict.outcome is not Outcome.SIGNED_OUT:
+            return verdict
+        reason = tx.valve_tripped()
+        if reason is None:
+            window = tx.now - timedelta(seconds=self.settings.window_seconds)
+            recent = tx.count_events(Outcome.SIGNED_OUT.value, window)
+            if recent + 1 <= self.settings.max_sign_outs:
+                return verdict
+            reason = (
+                f"{recent + 1} sign-outs within {self.settings.window_seconds} s (limit {self.settings.max_sign_outs})"
+            )
+            tx.trip_valve(reason)
+            self.observer.valve_tripped()
+        valve_log.error(
+            "SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
+            "`python -m gateway devices release-sign-outs`",
+            reason,
+        )
+        return Verdict(False, Outcome.SIGN_OUT_HELD, "unavailable")
