@@ -3,12 +3,20 @@
 ldap3's default (SYNC) strategy is not thread-safe, so each waitress thread keeps its own
 service-account connection and its own user-bind connection; a user bind therefore never shares
 a connection with another thread. A server that fails is skipped for ``retry_after`` seconds.
+
+Every connection gets a fresh ldap3 ``Server``: a ``Server`` remembers a failed connect and
+refuses its address for ~6 s afterwards ("invalid server address", ldap3's
+RESET_AVAILABILITY_TIMEOUT), so a server that came back would otherwise be refused after
+``retry_after`` had already let it back in (measured with two slapds, tests/integration).
+
+TLS is verified by OpenSSL during the handshake (``VerifiedTls``): the certificate chain against
+``ca_file`` (or the system's trust store) and the host name against the certificate.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import ipaddress
 import logging
 import socket
 import ssl
@@ -22,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import NONE, SIMPLE, SYNC, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPException, LDAPResponseTimeoutError, LDAPStartTLSError
 
 from gateway.errors import DirectoryUnavailable
 
@@ -67,12 +75,55 @@ class ConnectionFactory(Protocol):
 def describe_error(exc: BaseException) -> str:
     """An exception as one log-safe line (ldap3 messages carry addresses, never credentials)."""
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:300]
+    return f"{type(exc).__name__}: {_unwrapped(text)}"[:300]
+
+
+def _unwrapped(text: str) -> str:
+    """ldap3 re-raises a cause as the repr of a tuple, sometimes twice: ("('the message',)",)."""
+    for _ in range(3):
+        if not (text.startswith("(") and text.endswith(")")):
+            break
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            break
+        if not (isinstance(value, tuple) and value and isinstance(value[0], str)):
+            break
+        text = value[0]
+    return text.strip()
+
+
+class VerifiedTls(Tls):  # type: ignore[misc]
+    """ldap3's ``Tls``, with the certificate and the host name checked by OpenSSL in the handshake.
+
+    ldap3 switches OpenSSL's host-name check off and matches the name itself after the handshake,
+    with ``ssl.match_hostname``: deprecated, removed in Python 3.12 (ldap3's fallback cannot match
+    IP addresses), and on a mismatch the wrapped socket is left open. Here a certificate that is
+    not trusted, or does not name ``host``, fails the handshake, and Python closes the socket.
+    """
+
+    def __init__(self, host: str, ca_file: Path | None) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        self.host = host
+        self.ca_file = ca_file
+
+    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
+        # create_default_context: CERT_REQUIRED, check_hostname, TLS 1.2+; the system's trust
+        # store when no CA file is configured. An IP address is matched against IP SANs.
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        connection.socket = context.wrap_socket(
+            connection.socket, server_side=False, do_handshake_on_connect=do_handshake, server_hostname=self.host
+        )
 
 
 def simple_bind(conn: Connection, name: str, password: str, controls: list[Any] | None = None) -> bool:
-    """Bind ``conn`` as ``name``; the password is dropped from the connection object afterwards."""
-    conn.user, conn.password, conn.authentication = name, password, SIMPLE
+    """Bind ``conn`` as ``name``; the password is dropped from the connection object afterwards.
+
+    The password goes to the server as the UTF-8 bytes the user typed, as ldapsearch and Windows
+    send it: ldap3 would otherwise apply SASLprep to a ``str``, which drops some characters (soft
+    hyphen), maps others (no-break space) and refuses control characters (tab).
+    """
+    conn.user, conn.password, conn.authentication = name, password.encode("utf-8"), SIMPLE
     try:
         return bool(conn.bind(read_server_info=False, controls=controls))
     finally:
@@ -85,9 +136,12 @@ class LdapConnectionFactory:
     def __init__(self, settings: ConnectionSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._clock = clock
-        self._servers = {endpoint: self._server(endpoint) for endpoint in settings.endpoints}
         self._down_until: dict[Endpoint, float] = {}
         self._local = threading.local()
+        # Every open connection of every thread and its server, so ``close`` can close them all
+        # and a thread can tell that its connection's server was found hung or gone by another.
+        self._open_connections: dict[int, tuple[Connection, Endpoint]] = {}
+        self._lock = threading.Lock()
 
     def run_as_service(self, operation: Callable[[Connection], T]) -> T:
         return self._run("service", operation)
@@ -96,47 +150,84 @@ class LdapConnectionFactory:
         return self._run("user", operation)
 
     def _run(self, role: str, operation: Callable[[Connection], T]) -> T:
-        """Run on this thread's connection; a stale reused connection is reopened once."""
+        """Run on this thread's connection. A reused connection that fails (closed by the
+        server, server gone) is reopened once, on a server that answers; so is a service
+        search whose server stopped answering (timed out), which marks that server down."""
         conn = getattr(self._local, role, None)
+        if conn is not None and self._is_down(self._endpoint_of(conn)):
+            self.discard(role)  # another call found this server hung or gone
+            conn = None
         reused = conn is not None
         for attempt in (1, 2):
             if conn is None:
-                conn = self._open(bind_service=role == "service")
+                conn, endpoint = self._open(bind_service=role == "service")
                 setattr(self._local, role, conn)
+                with self._lock:
+                    self._open_connections[id(conn)] = (conn, endpoint)
             try:
                 return operation(conn)
             except LDAPException as exc:
+                failed_on = self._endpoint_of(conn)
                 self.discard(role)
-                if not (reused and attempt == 1):
+                hung = _timed_out(exc)
+                if hung and failed_on is not None:
+                    self._mark_down(failed_on)
+                # Retry once: a reused connection the server had closed, or a search whose server
+                # hung. Never a user bind that timed out: the server may have counted it.
+                retry = attempt == 1 and (reused or hung) and not (hung and role == "user")
+                if not retry:
                     raise DirectoryUnavailable(describe_error(exc)) from None
-                log.info("directory connection was closed by the server; reconnecting")
+                log.info("directory connection failed (%s); reconnecting", describe_error(exc))
                 conn = None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def discard(self, role: str) -> None:
+        """Close this thread's connection for ``role``; the next operation opens a new one."""
         conn = getattr(self._local, role, None)
         setattr(self._local, role, None)
         if conn is not None:
+            with self._lock:
+                self._open_connections.pop(id(conn), None)
             _close_quietly(conn)
 
-    def _open(self, *, bind_service: bool) -> Connection:
+    def close(self) -> None:
+        """Close every thread's connections (at shutdown; a thread that still uses the factory
+        afterwards reconnects)."""
+        with self._lock:
+            connections, self._open_connections = list(self._open_connections.values()), {}
+        for conn, _ in connections:
+            _close_quietly(conn)
+        self._local = threading.local()
+
+    def _endpoint_of(self, conn: Connection) -> Endpoint | None:
+        with self._lock:
+            found = self._open_connections.get(id(conn))
+        return found[1] if found else None
+
+    def _is_down(self, endpoint: Endpoint | None) -> bool:
+        return endpoint is not None and self._down_until.get(endpoint, 0.0) > self._clock()
+
+    def _open(self, *, bind_service: bool) -> tuple[Connection, Endpoint]:
+        """A connection to the first server that answers; a server that fails (refused, timed
+        out, TLS error, dropped during the service bind) is marked down and the next one tried.
+        A *refused* service bind is not retried elsewhere: it is a configuration error."""
         problems = []
         for endpoint in self._candidates():
             try:
                 conn = self.connect(endpoint)
+                if bind_service:
+                    self._bind_service(conn, endpoint)
             except (LDAPException, OSError) as exc:
                 self._mark_down(endpoint)
                 problems.append(f"{endpoint.url}: {describe_error(exc)}")
                 continue
-            if bind_service:
-                self._bind_service(conn, endpoint)
-            return conn
+            return conn, endpoint
         raise DirectoryUnavailable("no directory server reachable (" + "; ".join(problems) + ")")
 
     def connect(self, endpoint: Endpoint) -> Connection:
         """Open (and secure) a connection to one server, unbound."""
         conn = Connection(
-            self._servers[endpoint],
+            self._server(endpoint),
             client_strategy=SYNC,
             raise_exceptions=False,
             auto_referrals=False,
@@ -147,21 +238,23 @@ class LdapConnectionFactory:
             conn.open(read_server_info=False)
             # Without TCP_NODELAY every new TLS connection stalls ~45 ms (Nagle + delayed ACK).
             conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.settings.start_tls and not endpoint.use_ssl:
-                conn.start_tls(read_server_info=False)
+            # start_tls() raises on a refused StartTLS or a certificate problem; a False return
+            # (TLS not started, e.g. operations in progress) must not fall back to plain LDAP.
+            if self.settings.start_tls and not endpoint.use_ssl and not conn.start_tls(read_server_info=False):
+                raise LDAPStartTLSError("StartTLS was not started; refusing to continue without TLS")
         except BaseException:
             _close_quietly(conn)
             raise
         return conn
 
     def _bind_service(self, conn: Connection, endpoint: Endpoint) -> None:
+        """Bind ``conn`` as the service account; ldap3 errors (server gone, timeout) propagate."""
         s = self.settings
         try:
             ok = simple_bind(conn, s.service_dn, s.service_password)
-        except LDAPException as exc:
+        except LDAPException:
             _close_quietly(conn)
-            self._mark_down(endpoint)
-            raise DirectoryUnavailable(f"{endpoint.url}: {describe_error(exc)}") from None
+            raise
         if not ok:
             description = conn.result.get("description", "")
             _close_quietly(conn)
@@ -178,18 +271,12 @@ class LdapConnectionFactory:
         log.warning("directory server %s failed; trying others for %ss", endpoint.url, self.settings.retry_after)
 
     def _server(self, endpoint: Endpoint) -> Server:
-        # Certificates are always validated; ldap3 then matches the host name itself.
-        tls = Tls(
-            validate=ssl.CERT_REQUIRED,
-            ca_certs_file=str(self.settings.ca_file) if self.settings.ca_file else None,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-            sni=None if _is_ip(endpoint.host) else endpoint.host,
-        )
+        """A fresh ldap3 ``Server`` (see the module docstring); certificates always verified."""
         return Server(
             endpoint.host,
             port=endpoint.port,
             use_ssl=endpoint.use_ssl,
-            tls=tls,
+            tls=VerifiedTls(endpoint.host, self.settings.ca_file),
             get_info=NONE,
             connect_timeout=self.settings.connect_timeout,
         )
@@ -206,12 +293,9 @@ class LdapConnectionFactory:
             _close_quietly(conn)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+def _timed_out(exc: LDAPException) -> bool:
+    """The server accepted the connection but did not answer within ``receive_timeout``."""
+    return isinstance(exc, LDAPResponseTimeoutError) or "timed out" in str(exc)
 
 
 def _close_quietly(conn: Connection) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.directory import ad
 from gateway.mapping.spec import Flavour
@@ -18,13 +19,15 @@ STATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "accountExpires",
         "pwdLastSet",
     ),
-    "openldap": ("pwdAccountLockedTime", "pwdChangedTime", "pwdReset"),
+    "openldap": ("pwdAccountLockedTime", "pwdChangedTime", "pwdEndTime", "pwdReset"),
     "generic": (),
 }
 PASSWORD_MARKER = {"active-directory": "pwdLastSet", "openldap": "pwdChangedTime"}
 BINARY_KEYS = frozenset({"objectguid"})
 #: pwdAccountLockedTime value OpenLDAP uses for "locked until an administrator unlocks".
 OPENLDAP_ADMIN_LOCK = "000001010000Z"
+#: GeneralizedTime (RFC 4517): YYYYMMDDHH[MM[SS]][.fraction](Z|+hhmm|-hhmm).
+_GENERALIZED_TIME = re.compile(r"(\d{10}(?:\d\d){0,2})(?:[.,]\d+)?(Z|[+-]\d{4})")
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,28 @@ class EntryReader:
                 now,
             )
         if self.flavour == "openldap":
+            # A lockout after failed binds carries its own time and may run out (pwdLockoutDuration,
+            # in the policy entry): left to the bind, whose ppolicy control says accountLocked.
+            # pwdEndTime (ppolicy, OpenLDAP 2.5+) is the account's end: AD's accountExpires.
             return AccountState(
                 locked=attributes.first("pwdAccountLockedTime") == OPENLDAP_ADMIN_LOCK,
                 must_change_password=(attributes.first("pwdReset") or "").upper() == "TRUE",
+                expired=_generalized_time_passed(attributes.first("pwdEndTime"), now),
             )
         return AccountState()
+
+
+def _generalized_time_passed(value: str | None, now: datetime) -> bool:
+    """Is this GeneralizedTime at or before ``now``? An unreadable value counts as not passed."""
+    found = _GENERALIZED_TIME.fullmatch((value or "").strip())
+    if not found:
+        return False
+    digits, zone = found.groups()
+    try:
+        when = datetime.strptime(digits.ljust(14, "0") + ("+0000" if zone == "Z" else zone), "%Y%m%d%H%M%S%z")
+    except ValueError:
+        return False
+    return when <= now.astimezone(UTC)
 
 
 def _decode(value: bytes | str) -> str:

@@ -112,10 +112,11 @@ class LdapDirectory:
         return found
 
     def canary(self) -> bool:
-        user_filter = self.config.search.user_filter
-        base = self.config.base_dn
+        user_filter, base = self.config.search.user_filter, self.config.base_dn
         try:
-            found = self.connections.run_as_service(lambda conn: self._search(conn, base, user_filter, SUBTREE, ["1.1"]))
+            found = self.connections.run_as_service(
+                lambda conn: self._search(conn, base, user_filter, SUBTREE, ["1.1"])
+            )
         except DirectoryUnavailable:
             return False
         return bool(found)

@@ -271,3 +271,72 @@ def samba() -> Iterator[SambaServer]:
     yield SambaServer.from_env_file(_dirlab() / "samba" / "samba.env")
     if not reuse:
         _run_script("samba.sh", "stop", env={})
+
+
+# ---------------------------------------------------------------- administering the servers
+# (directory-integration tests: tests/integration/directory_admin.py and gateway_under_test.py)
+
+from collections.abc import Callable  # noqa: E402
+
+from gateway.settings import Settings  # noqa: E402
+
+from .directory_admin import AdAdmin, AdSandbox, OpenLdapAdmin, OpenLdapSandbox  # noqa: E402
+from .gateway_under_test import Phone  # noqa: E402
+
+DYNLIST_OPENLDAP_INSTANCE = "openldap-dynlist"
+FIXTURE_MARKERS["dynlist_openldap"] = "slapd"
+
+
+@pytest.fixture(scope="session")
+def dynlist_openldap() -> Iterator[OpenLdapServer]:
+    """A slapd whose memberOf is computed by the dynlist overlay at search time, nested groups
+    included (MEMBEROF_MODE=dynlist); same data, CA and base DN as ``openldap``."""
+    missing = _missing_commands(OPENLDAP_COMMANDS)
+    if missing and os.geteuid() != 0:
+        pytest.skip(f"real-slapd tests need the Debian packages {OPENLDAP_PACKAGES}")
+    _run_script("openldap.sh", "start", env={"INSTANCE": DYNLIST_OPENLDAP_INSTANCE, "MEMBEROF_MODE": "dynlist"})
+    server = OpenLdapServer.from_env_file(_dirlab() / DYNLIST_OPENLDAP_INSTANCE / "openldap.env")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ad_admin(samba: SambaServer) -> Iterator[AdAdmin]:
+    """Administrator of the test domain (LDAPS, and samba-tool against the running DC)."""
+    admin = AdAdmin(samba)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def ad_sandbox(ad_admin: AdAdmin) -> Iterator[AdSandbox]:
+    """An OU of this test's own under OU=Telephony, for users it creates and changes; deleted after."""
+    sandbox = ad_admin.sandbox()
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def openldap_sandbox(openldap: OpenLdapServer) -> Iterator[OpenLdapSandbox]:
+    """An OU of this test's own on the session's slapd; deleted after."""
+    admin = OpenLdapAdmin(openldap)
+    sandbox = admin.sandbox()
+    yield sandbox
+    sandbox.close()
+    admin.close()
+
+
+@pytest.fixture
+def phone_for() -> Iterator[Callable[[Settings], Phone]]:
+    """``phone_for(settings)``: apps calling a gateway built from ``settings``; its directory
+    connections are closed after the test."""
+    phones: list[Phone] = []
+
+    def build(settings: Settings) -> Phone:
+        phone = Phone.of(settings)
+        phones.append(phone)
+        return phone
+
+    yield build
+    for phone in phones:
+        phone.close()
