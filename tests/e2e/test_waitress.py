@@ -72,3 +72,26 @@ def test_demo_directory_edit_changes_the_next_answer(demo_gateway: RunningGatewa
     demo_ldif.write_text(demo_ldif.read_text().replace("sipSecret: 29de?8-jb", "sipSecret: rotated-secret"))
     _, _, body = demo_gateway.get(SEED)
     assert json.loads(body)["sipaccounts"][0]["sippassword"] == "rotated-secret"
+
+
+def test_admin_listener_serves_health_readiness_and_metrics(demo_gateway: RunningGateway) -> None:
+    import urllib.request
+
+    assert demo_gateway.admin_url.startswith("http://127.0.0.1:")
+    demo_gateway.get(SEED)
+
+    def admin(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(demo_gateway.admin_url + path, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read().decode()
+
+    assert admin("/healthz") == (200, '{"status": "alive"}')
+    assert admin("/readyz") == (200, '{"status": "ready", "failed": []}')
+    status, metrics = admin("/metrics")
+    assert status == 200
+    assert 'gateway_requests_total{outcome="enrolled"} 1.0' in metrics
+    assert "jbloggs" not in metrics and "7578743843" not in metrics
+    assert demo_gateway.get("/metrics")[0] == 404  # never on the internet-facing listener
