@@ -30,7 +30,9 @@ def test_readyz_follows_the_directory_down_and_up(openldap: OpenLdapServer, stor
 
 def test_readyz_names_servers_only_when_configured(openldap: OpenLdapServer, store_settings: StoreSettings) -> None:
     settings = openldap_settings([openldap], store_settings)
-    settings = settings.model_copy(update={"admin": settings.admin.model_copy(update={"readiness_names_servers": True})})
+    settings = settings.model_copy(
+        update={"admin": settings.admin.model_copy(update={"readiness_names_servers": True})}
+    )
     admin = TestClient(build_gateway(settings).admin)
     with openldap.stopped():
         assert admin.simulate_get("/readyz").json["failed"] == [f"ldaps://localhost:{openldap.ldaps_port}"]
@@ -48,8 +50,9 @@ def write_config(path: Path, openldap: OpenLdapServer, store: StoreSettings, **o
     preset = overrides.pop("preset", "openldap")
     values.update(overrides)
     body = "\n".join(f"{key} = {value}" for key, value in values.items())
-    path.write_text(f'[directory]\n{body}\n[mapping]\npreset = "{preset}"\n'
-                    f'[store]\nurl = "{store.url.get_secret_value()}"\n')
+    path.write_text(
+        f'[directory]\n{body}\n[mapping]\npreset = "{preset}"\n[store]\nurl = "{store.url.get_secret_value()}"\n'
+    )
     return path
 
 
