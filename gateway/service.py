@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.attempts import Attempt, AttemptLimiter, account_key
 from gateway.decision import Facts, Gone, Login, Verdict, decide
@@ -40,6 +40,8 @@ from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
 _FLOORED = frozenset({Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED})
+#: An unchanged phone's "last seen" is written at most this often (each write costs a transaction).
+LAST_SEEN_REFRESH = timedelta(minutes=5)
 
 
 @dataclass
@@ -99,12 +101,13 @@ class ProvisioningService:
             user = self.directory.find_user(request.username)
             if user is None:
                 return self._not_found(request)
-            snapshot = self.store.find_device(user.key, request.device_id)
+            # First-time set-up binds whatever the device's record says, so it needs no early look.
+            snapshot = self.store.find_device(user.key, request.device_id) if request.reprovision else None
             observed = self._observe(request, user, snapshot)
-        else:
-            observed = self._bind_directly(request)
-            if observed.user is None:
-                return self._not_found(request, observed)
+            return self._decide_and_record(request, observed, snapshot=snapshot)
+        observed = self._bind_directly(request)
+        if observed.user is None:
+            return self._not_found(request, observed)
         return self._decide_and_record(request, observed)
 
     # -- gathering the facts -------------------------------------------------------------------
@@ -174,48 +177,74 @@ class ProvisioningService:
     # -- deciding and recording ----------------------------------------------------------------
 
     def _decide_and_record(
-        self, request: ProvisioningRequest, observed: Observed, known: Device | None = None
+        self,
+        request: ProvisioningRequest,
+        observed: Observed,
+        known: Device | None = None,
+        snapshot: Device | None = None,
     ) -> ProvisioningResult:
-        call = _Call(
-            request, observed, user_key=observed.user.key if observed.user else known.user_key if known else ""
-        )
+        user_key = observed.user.key if observed.user else known.user_key if known else ""
+        call = _Call(request, observed, user_key=user_key)
         if observed.login is Login.OK and observed.gone is None and observed.user is not None:
             call.accounts = self._accounts(request, observed.user)
             if not call.accounts:
                 call.observed = replace(observed, gone=Gone.NO_ACCOUNTS)
+        # Load the fingerprint keys outside the transaction (loading may write; SQLite allows one writer).
         keys = self.store.fingerprint_keys()
-
-        def work(tx: SqlTransaction) -> Verdict:
-            device = tx.lock_device(call.user_key, request.device_id) if call.user_key else None
-            if device is not None and device.fingerprint_key_id not in keys.keys:
-                self.store.fingerprint_keys(refresh=True)  # another instance rotated the key
-            facts = Facts(
-                reprovision=request.reprovision,
-                device=device,
-                gone=call.observed.gone,
-                locked=call.observed.locked,
-                rate_limited=call.observed.rate_limited,
-                password_changed=self.shield and observed.user is not None and password_changed(device, observed.user),
-                login=call.observed.login,
-                accounts=call.accounts,
-                accounts_changed=device is None
-                or not self.store.fingerprint_keys().matches(
-                    call.accounts, device.account_fingerprint, device.fingerprint_key_id
-                ),
-                other_enrolled_devices=tx.count_enrolled(call.user_key) - (1 if _enrolled(device) else 0),
-                max_devices=self.max_devices,
-                sign_out_on_wrong_password=self.shield,
-            )
-            verdict = self.valve.hold_if_tripped(tx, decide(facts))
-            self._apply(tx, call, device, verdict)
-            return verdict
-
-        verdict = self.store.run(work)
+        if snapshot is not None and snapshot.fingerprint_key_id and snapshot.fingerprint_key_id not in keys.keys:
+            self.store.fingerprint_keys(refresh=True)  # another instance rotated the key
+        if snapshot is not None and self._unchanged_without_writing(call, snapshot):
+            verdict = Verdict(False, Outcome.UNCHANGED)
+        else:
+            verdict = self.store.run(lambda tx: self._decide_in(tx, call))
         self._report(call.observed, verdict)
         counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
         if counted and not call.observed.repeated:
             self.limiter.failed(Attempt(account_key(call.user_key or None, request.username), request.source_address))
         return self._answer(verdict)
+
+    def _decide_in(self, tx: SqlTransaction, call: _Call) -> Verdict:
+        """Decide on the locked device record, and record the outcome, in one transaction."""
+        device = tx.lock_device(call.user_key, call.request.device_id) if call.user_key else None
+        # Only an enrolment of a new phone needs the count: the hot path skips the query.
+        others = 0 if _enrolled(device) or not call.user_key else tx.count_enrolled(call.user_key)
+        verdict = self.valve.hold_if_tripped(tx, decide(self._facts(call, device, others)))
+        self._apply(tx, call, device, verdict)
+        return verdict
+
+    def _facts(self, call: _Call, device: Device | None, other_enrolled_devices: int) -> Facts:
+        user = call.observed.user
+        keys = self.store.fingerprint_keys()
+        return Facts(
+            reprovision=call.request.reprovision,
+            device=device,
+            gone=call.observed.gone,
+            locked=call.observed.locked,
+            rate_limited=call.observed.rate_limited,
+            password_changed=self.shield and user is not None and password_changed(device, user),
+            login=call.observed.login,
+            accounts=call.accounts,
+            accounts_changed=device is None
+            or not keys.matches(call.accounts, device.account_fingerprint, device.fingerprint_key_id),
+            other_enrolled_devices=other_enrolled_devices,
+            max_devices=self.max_devices,
+            sign_out_on_wrong_password=self.shield,
+        )
+
+    def _unchanged_without_writing(self, call: _Call, snapshot: Device) -> bool:
+        """The hot path: an enrolled phone whose accounts are unchanged and whose record is fresh is
+        answered ``update=false`` from the early look, with no write (last seen is refreshed every
+        few minutes, or when anything on the record would change)."""
+        user = call.observed.user
+        if user is None or decide(self._facts(call, snapshot, 0)).outcome is not Outcome.UNCHANGED:
+            return False
+        return (
+            snapshot.fingerprint_key_id == self.store.fingerprint_keys().current_id
+            and snapshot.password_changed_at == user.password_changed_at
+            and snapshot.last_source == call.request.source_address[:64]
+            and snapshot.last_seen is not None
+            and self.now() - snapshot.last_seen < LAST_SEEN_REFRESH
+        )
 
     def _report(self, observed: Observed, verdict: Verdict) -> None:
         if observed.avoided:

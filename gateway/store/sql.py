@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.errors import StoreUnavailable
@@ -25,6 +25,16 @@ from gateway.store.tables import devices, events, fingerprint_keys, gateway_stat
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 VALVE = "safety_valve_tripped"
+
+# The hot path's statements, built once: constructing a statement per call costs more than running it.
+_DEVICE = select(devices).where(devices.c.user_key == bindparam("key"), devices.c.device_id == bindparam("device"))
+_DEVICE_FOR_UPDATE = _DEVICE.with_for_update()
+_ENROLLED_COUNT = select(func.count()).where(devices.c.user_key == bindparam("key"), devices.c.status == "enrolled")
+_INSERT_DEVICE = insert(devices)
+_UPDATE_DEVICE = update(devices).where(
+    devices.c.user_key == bindparam("where_key"), devices.c.device_id == bindparam("where_device")
+)
+_INSERT_EVENT = insert(events)
 _PRUNE_EVERY = timedelta(hours=1)
 
 
@@ -41,27 +51,25 @@ class SqlTransaction:
 
     def lock_device(self, user_key: str, device_id: str) -> Device | None:
         """The device row, locked until commit (``FOR UPDATE`` where the database has it)."""
-        query = select(devices).where(devices.c.user_key == user_key, devices.c.device_id == device_id)
-        row = self._c.execute(query.with_for_update()).mappings().first()
+        row = self._c.execute(_DEVICE_FOR_UPDATE, {"key": user_key, "device": device_id}).mappings().first()
         return _device(row) if row else None
 
     def count_enrolled(self, user_key: str) -> int:
-        query = select(func.count()).where(devices.c.user_key == user_key, devices.c.status == "enrolled")
-        return int(self._c.execute(query).scalar_one())
+        return int(self._c.execute(_ENROLLED_COUNT, {"key": user_key}).scalar_one())
 
     def save_device(self, device: Device) -> Device:
         """Insert or update (by user key and deviceId); the saved copy has its version bumped."""
         values = _row(device)
         if device.version == 0:
             values.update(version=1, first_seen=device.first_seen or self.now)
-            self._c.execute(insert(devices).values(**values))
+            self._c.execute(_INSERT_DEVICE, values)
             return replace(device, version=1, first_seen=values["first_seen"])
-        where = and_(devices.c.user_key == device.user_key, devices.c.device_id == device.device_id)
-        self._c.execute(update(devices).where(where).values(**values, version=device.version + 1))
+        values.update(version=device.version + 1, where_key=device.user_key, where_device=device.device_id)
+        self._c.execute(_UPDATE_DEVICE, values)
         return replace(device, version=device.version + 1)
 
     def add_event(self, event: Event) -> None:
-        self._c.execute(insert(events).values(**_event_row(event)))
+        self._c.execute(_INSERT_EVENT, _event_row(event))
 
     def count_events(self, outcome: str, since: datetime) -> int:
         query = select(func.count()).where(events.c.outcome == outcome, events.c.at >= since)
@@ -99,8 +107,11 @@ class SqlDeviceStore:
     # -- one request ---------------------------------------------------------------------------
 
     def find_device(self, user_key: str, device_id: str) -> Device | None:
-        query = select(devices).where(devices.c.user_key == user_key, devices.c.device_id == device_id)
-        return self._read(lambda c: _first_device(c, query))
+        def find(connection: Connection) -> Device | None:
+            row = connection.execute(_DEVICE, {"key": user_key, "device": device_id}).mappings().first()
+            return _device(row) if row else None
+
+        return self._read(find)
 
     def find_device_by_login(self, login: str, device_id: str) -> Device | None:
         """The enrolled device this login last used with this deviceId (for users no longer found)."""
