@@ -130,6 +130,11 @@ def simple_bind(conn: Connection, name: str, password: str, controls: list[Any] 
         conn.password = None
 
 
+#: Seconds a refused service-account bind is not retried (AD's default lockout window is 30 min;
+#: one attempt a minute stays far below any threshold).
+SERVICE_REFUSAL_BACKOFF = 60
+
+
 class LdapConnectionFactory:
     """Real servers over LDAPS or StartTLS (plain LDAP only when settings allow it)."""
 
@@ -142,6 +147,10 @@ class LdapConnectionFactory:
         # and a thread can tell that its connection's server was found hung or gone by another.
         self._open_connections: dict[int, tuple[Connection, Endpoint]] = {}
         self._lock = threading.Lock()
+        # A refused service bind (wrong password, disabled account) is not retried on every call
+        # for a while: each retry is a failed logon that could lock the service account itself.
+        self._service_refused_until = 0.0
+        self._service_refusal = ""
 
     def run_as_service(self, operation: Callable[[Connection], T]) -> T:
         return self._run("service", operation)
@@ -250,6 +259,9 @@ class LdapConnectionFactory:
     def _bind_service(self, conn: Connection, endpoint: Endpoint) -> None:
         """Bind ``conn`` as the service account; ldap3 errors (server gone, timeout) propagate."""
         s = self.settings
+        if self._clock() < self._service_refused_until:
+            _close_quietly(conn)
+            raise DirectoryUnavailable(f"{self._service_refusal} (not retried for {SERVICE_REFUSAL_BACKOFF} s)")
         try:
             ok = simple_bind(conn, s.service_dn, s.service_password)
         except LDAPException:
@@ -258,8 +270,15 @@ class LdapConnectionFactory:
         if not ok:
             description = conn.result.get("description", "")
             _close_quietly(conn)
-            log.error("service account bind refused by %s: %s", endpoint.url, description)
-            raise DirectoryUnavailable(f"service account bind refused by {endpoint.url}: {description}")
+            log.error(
+                "service account bind refused by %s: %s; not retried for %s s",
+                endpoint.url,
+                description,
+                SERVICE_REFUSAL_BACKOFF,
+            )
+            self._service_refusal = f"service account bind refused by {endpoint.url}: {description}"
+            self._service_refused_until = self._clock() + SERVICE_REFUSAL_BACKOFF
+            raise DirectoryUnavailable(self._service_refusal)
 
     def _candidates(self) -> list[Endpoint]:
         now = self._clock()
