@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from gateway.settings import LoggingSettings
 
@@ -29,18 +31,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure_logging(settings: LoggingSettings, stream: object = None) -> None:
-    """Route every logger (ours, waitress's, ldap3's) through one handler on stderr."""
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+#: A log file (the Windows service's) rotates at this size, keeping this many old files.
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 10
+
+
+def configure_logging(settings: LoggingSettings, stream: object = None, *, file: Path | None = None) -> None:
+    """Route every logger (ours, waitress's, ldap3's) through one handler: stderr, or a rotating
+    ``file``; with ``windows_event_log``, warnings and errors also go to the Windows Event Log."""
+    handler: logging.Handler
+    if file is not None:
+        handler = RotatingFileHandler(file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()  # type: ignore[call-overload]
     if settings.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers: list[logging.Handler] = [handler]
+    if settings.windows_event_log:
+        from gateway.windows_service import event_log_handler
+
+        handlers.append(event_log_handler())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "gateway_handler", False):
             root.removeHandler(existing)
-    handler.gateway_handler = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+            existing.close()
+    for new in handlers:
+        new.gateway_handler = True  # type: ignore[attr-defined]
+        root.addHandler(new)
     root.setLevel(settings.level)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (not when configured), so a
+    replaced stderr (a test's capture, a service wrapper) never leaves the handler writing to a
+    closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -253,6 +254,13 @@ class AdminSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    windows_event_log: bool = False  # warnings and errors also to the Windows Event Log
+
+    @model_validator(mode="after")
+    def _platform(self) -> LoggingSettings:
+        if self.windows_event_log and sys.platform != "win32":
+            raise ValueError("windows_event_log: the Windows Event Log exists only on Windows; set it to false here")
+        return self
 
 
 _file_data: ContextVar[dict[str, Any]] = ContextVar("gateway_config_file_data", default={})  # noqa: B039

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs and runs it: the README's second command, and CI's.
 #   bash tests/run.sh [pytest arguments]
-# - Debian packages for the real directory servers the integration tests start (root only;
-#   a temporary policy-rc.d keeps the packaged slapd/samba services from starting on 389/636);
+# - Debian packages for the real directory servers the integration tests start, nginx, and
+#   curl for the quick start's call (root only; a temporary policy-rc.d keeps the packaged
+#   slapd/samba services from starting on 389/636);
 # - a virtual environment in .venv (Debian 12 refuses system-wide pip installs, PEP 668);
 # - then pytest over the whole suite (tests start slapd, Samba AD and the gateway themselves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(slapd ldap-utils samba-ad-dc samba-ad-provision ldb-tools openssl nginx python3-venv)
+DEBIAN_PACKAGES=(slapd ldap-utils samba-ad-dc samba-ad-provision ldb-tools openssl nginx python3-venv curl)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
