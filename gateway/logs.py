@@ -63,6 +63,9 @@ def configure_logging(settings: LoggingSettings, stream: object = None, *, file:
         root.addHandler(new)
     root.setLevel(settings.level)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # waitress warns "Task queue depth is N" for every request while clients outnumber threads:
+    # under load that is the normal state, and /metrics shows the latency it costs.
+    logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, root.level))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -102,6 +103,12 @@ class SqlDeviceStore:
         self._retention = timedelta(days=event_retention_days)
         self._keys: FingerprintKeys | None = None
         self._keys_lock = threading.Lock()
+        # SQLite has one writer at a time. Waiting threads would poll for its lock with growing
+        # sleeps (up to 100 ms each, measured as 1 s tails under load); queueing them on a lock
+        # here hands the write lock over at once. Server databases lock rows, not the database.
+        self._writer: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         self._next_prune = datetime.min.replace(tzinfo=UTC)
 
     # -- one request ---------------------------------------------------------------------------
@@ -134,7 +141,7 @@ class SqlDeviceStore:
     def _run(self, work: Callable[[SqlTransaction], T]) -> T:
         for attempt in range(3):
             try:
-                with self.engine.begin() as connection:
+                with self._writer, self.engine.begin() as connection:
                     tx = SqlTransaction(connection, self._now())
                     result = work(tx)
                     self._prune_if_due(connection, tx.now)
