@@ -29,6 +29,7 @@ def add_store_commands(commands: Any, add_common: Callable[[argparse.ArgumentPar
         ("list", "list devices", _list),
         ("revoke", "sign a device (or all of a user's) out for good", _revoke),
         ("force-update", "make the next call re-create the accounts", _force_update),
+        ("reinstate", "let a revoked device sign in again (it enrols with the user's password)", _reinstate),
     ]:
         action = actions.add_parser(name, help=help_text)
         add_common(action)
@@ -108,6 +109,15 @@ def _revoke(args: argparse.Namespace, settings: Settings, _connections: object) 
 
 def _force_update(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
     return _change(args, settings, "update forced", force_update=True)
+
+
+def _reinstate(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    if not (args.user or args.device):
+        print("devices reinstated: name --user and/or --device")
+        return 2
+    changed = _store(settings).reinstate(args.user, args.device)
+    print(json.dumps({"changed": changed}) if args.json else f"reinstated: {changed} device(s)")
+    return 0 if changed else 1
 
 
 def _prune(args: argparse.Namespace, settings: Settings, _connections: object) -> int:

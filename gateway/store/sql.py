@@ -182,6 +182,16 @@ class SqlDeviceStore:
         statement = update(devices).where(*where).values(**values, version=devices.c.version + 1)
         return self.run(lambda tx: int(tx.execute(statement).rowcount))
 
+    def reinstate(self, user: str | None, device_id: str | None) -> int:
+        """Revoked devices back to signed out: their next call is an ordinary, password-checked enrolment."""
+        where = [devices.c.status == "revoked"]
+        if user:
+            where.append(_user_matches(user))
+        if device_id:
+            where.append(devices.c.device_id == device_id)
+        statement = update(devices).where(*where).values(status="signed_out", version=devices.c.version + 1)
+        return self.run(lambda tx: int(tx.execute(statement).rowcount))
+
     def list_events(
         self,
         *,

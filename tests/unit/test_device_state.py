@@ -254,3 +254,13 @@ def test_fingerprint_key_rotation_recreates_no_phone(gateway: Gateway) -> None:
     assert gateway.call()["update"] is False
     assert gateway.store.list_devices("jbloggs")[0].fingerprint_key_id == new_key
     assert gateway.call()["update"] is False
+
+
+def test_reinstated_device_enrols_again_with_the_password(gateway: Gateway) -> None:
+    gateway.call(reprovision="false")
+    gateway.store.set_devices(None, "phone-1", status="revoked")
+    assert gateway.call(reprovision="false")["errmsg"] == MESSAGES.revoked
+    assert gateway.store.reinstate(None, "phone-1") == 1
+    assert gateway.store.reinstate(None, "phone-1") == 0  # only revoked devices are reinstated
+    assert gateway.call(password="wrong-one", reprovision="false")["update"] is False
+    assert accounts(gateway.call(reprovision="false")) == ["1001"]
