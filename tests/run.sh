@@ -16,18 +16,9 @@ for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
-  if [[ $(id -u) != 0 ]]; then
-    echo "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-  made_policy=
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  echo "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-  if [[ -n $made_policy ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  # shellcheck source-path=SCRIPTDIR source=servers/packages.sh
+  source tests/servers/packages.sh
+  ensure_pkgs "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -130,19 +130,8 @@ case $CMD in
 esac
 
 # ---------- packages ----------
-# Install missing Debian packages (root only). A temporary policy-rc.d (when the system has none)
-# keeps the packaged slapd service from starting during the install.
-ensure_pkgs() {
-  [[ $(id -u) == 0 ]] || { echo "missing packages; as root: apt-get install -y --no-install-recommends $*" >&2; exit 1; }
-  local made_policy=
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT      # never leave it behind, even if apt fails
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" > /dev/null
-  if [[ -n $made_policy ]]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
-}
+# shellcheck source-path=SCRIPTDIR source=packages.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/packages.sh"
 for cmd in slapd slapadd slappasswd ldapsearch ldapadd ldapmodify openssl; do
   command -v "$cmd" >/dev/null || { ensure_pkgs slapd ldap-utils openssl; break; }
 done
