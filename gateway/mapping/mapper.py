@@ -3,13 +3,18 @@
 A field that cannot be filled is reported in ``MappingResult.problems`` (naming the attribute),
 never raised: a user with no extension is an outcome for that user, not a server error.
 
-Accounts come out in a stable order: the schema's order of ``[[accounts]]``, and inside a
-``for_each`` account the directory's order of the attribute's values. A line the user would get
-twice (same ``sipusername`` and ``subdomain``) is kept the first time only.
+Accounts come out in an order that depends only on the schema and on the entry's values as a
+set: the schema's order of ``[[accounts]]``, and inside a ``for_each`` account the values in
+natural order (runs of digits compared as numbers), never in the order a server returned them
+(LDAP promises none, and two replicas may differ). Group membership is only ever tested, never
+iterated. So the same entry gives the same list, and the same fingerprint, on every server and in
+every process. A line the user would get twice (same ``sipusername`` and ``subdomain``) is kept
+the first time only.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gateway.mapping.fields import Scope, resolve
@@ -18,6 +23,7 @@ from gateway.models import FLAG_FIELDS, TRANSPORTS, DirectoryUser, SipAccount
 
 _TRUE = frozenset({"true", "yes", "on", "1", "enabled"})
 _FALSE = frozenset({"false", "no", "off", "0", "disabled"})
+_DIGIT_RUNS = re.compile(r"([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,22 @@ def _scopes(user: DirectoryUser, spec: AccountSpec) -> list[Scope]:
         return [Scope(user)]
     distinct: dict[str, str] = {}
     for value in Scope(user).values(spec.for_each):
-        distinct.setdefault(value.lower(), value)
-    return [Scope(user, spec.for_each, value) for value in distinct.values()]
+        key = value.lower()  # spellings that differ in case only: one line, the same one whatever the order
+        distinct[key] = min(distinct.get(key, value), value)
+    return [Scope(user, spec.for_each, value) for value in sorted(distinct.values(), key=natural_order)]
+
+
+def natural_order(value: str) -> tuple[tuple[str, ...], str]:
+    """Sort key: case-insensitive, runs of digits by number (``ext-9`` before ``ext-10``), ties by the text.
+
+    A digit run becomes its length (zero-padded) then its digits, so numbers of any size compare
+    as numbers without converting them; text and digit runs alternate, so positions always match.
+    """
+    parts = _DIGIT_RUNS.split(value.casefold())
+    key = tuple(
+        part if index % 2 == 0 else f"{len(part.lstrip('0')):08d}{part.lstrip('0')}" for index, part in enumerate(parts)
+    )
+    return key, value
 
 
 def _build_account(scope: Scope, spec: AccountSpec) -> tuple[SipAccount | None, list[str]]:
