@@ -35,6 +35,11 @@ class AccountLocked(LoginRejected):
     """AD 775, OpenLDAP ppolicy accountLocked, or lockout seen by the search."""
 
 
+class LogonRestricted(AccountLocked):
+    """AD 530 / 531: the password was right but not at this time (logon hours) or from this
+    workstation. A restriction that lifts by itself, not a leaver: handled like a lockout."""
+
+
 class AccountExpired(LoginRejected):
     """AD 701: the account (not the password) has expired."""
 
@@ -53,6 +58,11 @@ class NotEntitled(LoginRejected):
 
 class StoreUnavailable(GatewayError):
     """The device store did not answer (down, timeout, locked): treated like a directory outage."""
+
+
+class StoreRejected(GatewayError):
+    """The store refused a statement (a value too long for its column, a constraint, bad SQL): a bug,
+    never an outage. Its text names only the database error's type, never the values."""
 
 
 class StoreOutOfDate(GatewayError):

@@ -24,11 +24,35 @@ class Preview:
     accounts: list[SipAccount] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     bind: str = "not tested (use --password-stdin)"
+    bind_refused: bool = False
     error: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.found and self.entitled and bool(self.accounts) and not self.error
+        """Would the user's phone get at least one account? Every state that refuses a sign-in
+        (disabled, locked, account or password expired, must change the password) says no."""
+        return (
+            self.found
+            and self.entitled
+            and bool(self.accounts)
+            and not self.error
+            and not self.bind_refused
+            and not any(self.state.values())
+        )
+
+    def outcome(self) -> str:
+        """One line saying what the phone would get, and the first reason when nothing."""
+        flags = [name for name, value in self.state.items() if value]
+        reasons = [
+            (bool(self.error), "directory unavailable"),
+            (not self.found, "no such user"),
+            (bool(flags), "account " + ", ".join(flags)),
+            (self.bind_refused, "password refused"),
+            (not self.entitled, "not entitled"),
+            (not self.accounts, "no accounts mapped"),
+        ]
+        why = next((reason for failed, reason in reasons if failed), "")
+        return f"nothing ({why})" if why else f"{len(self.accounts)} account(s)"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,6 +67,7 @@ class Preview:
             "problems": self.problems,
             "bind": self.bind,
             "error": self.error,
+            "result": self.outcome(),
         }
 
     def render(self) -> str:
@@ -60,6 +85,7 @@ class Preview:
             lines.append(f"account {number}  {account.masked().to_json()}")
         lines.extend(f"problem    {problem}" for problem in self.problems)
         lines.append(f"bind       {self.bind}")
+        lines.append(f"result     {self.outcome()}")
         return "\n".join(lines)
 
 
@@ -78,7 +104,8 @@ def preview(settings: Settings, directory: Directory, username: str, password: s
     result.found, result.dn, result.key = True, user.dn, user.key
     result.state = {name: bool(value) for name, value in vars(user.state).items()}
     groups = (*entitlement.required_groups, *entitlement.denied_groups, *settings.mapping.attribute_schema.groups())
-    result.groups = {group: user.is_member_of(group) for group in dict.fromkeys(groups)}
+    # Sorted: a set's iteration order differs from one process to the next.
+    result.groups = {group: user.is_member_of(group) for group in sorted(set(groups), key=lambda g: (g.lower(), g))}
     result.entitled = entitlement.allows(user)
     mapping = map_accounts(user, settings.mapping.attribute_schema)
     result.accounts, result.problems = list(mapping.accounts), list(mapping.problems)
@@ -91,7 +118,7 @@ def _bind(
     try:
         bound = directory.verify_password(username, password, user)
     except LoginRejected as exc:
-        result.bind = f"REFUSED: {type(exc).__name__}"
+        result.bind, result.bind_refused = f"REFUSED: {type(exc).__name__}", True
         return user
     result.bind = "ok: password accepted"
     return bound

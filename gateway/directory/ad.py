@@ -12,6 +12,7 @@ from gateway.errors import (
     AccountLocked,
     InvalidCredentials,
     LoginRejected,
+    LogonRestricted,
     PasswordExpired,
     PasswordMustChange,
 )
@@ -24,8 +25,8 @@ _SUBCODE = re.compile(r"\bdata ([0-9a-fA-F]{3,8})\b")
 BIND_SUBCODES: dict[str, type[LoginRejected]] = {
     "525": InvalidCredentials,  # no such user
     "52e": InvalidCredentials,  # wrong password
-    "530": AccountDisabled,  # not permitted to log on at this time
-    "531": AccountDisabled,  # not permitted to log on at this workstation
+    "530": LogonRestricted,  # not permitted to log on at this time (logonHours): lifts by itself
+    "531": LogonRestricted,  # not permitted to log on at this workstation (userWorkstations)
     "532": PasswordExpired,
     "533": AccountDisabled,
     "701": AccountExpired,

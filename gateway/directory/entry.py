@@ -24,7 +24,8 @@ STATE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 PASSWORD_MARKER = {"active-directory": "pwdLastSet", "openldap": "pwdChangedTime"}
 BINARY_KEYS = frozenset({"objectguid"})
-#: pwdAccountLockedTime value OpenLDAP uses for "locked until an administrator unlocks".
+#: pwdAccountLockedTime value for "locked until an administrator unlocks": an administrator's
+#: deliberate lock (a lockout after failed binds carries the time it happened instead).
 OPENLDAP_ADMIN_LOCK = "000001010000Z"
 #: GeneralizedTime (RFC 4517): YYYYMMDDHH[MM[SS]][.fraction](Z|+hhmm|-hhmm).
 _GENERALIZED_TIME = re.compile(r"(\d{10}(?:\d\d){0,2})(?:[.,]\d+)?(Z|[+-]\d{4})")
@@ -86,11 +87,13 @@ class EntryReader:
                 now,
             )
         if self.flavour == "openldap":
-            # A lockout after failed binds carries its own time and may run out (pwdLockoutDuration,
-            # in the policy entry): left to the bind, whose ppolicy control says accountLocked.
+            # 000001010000Z is an administrator's permanent lock: OpenLDAP's "disabled" (the phone
+            # is signed out). A lockout after failed binds carries its own time and may run out
+            # (pwdLockoutDuration, in the policy entry): left to the bind, whose ppolicy control
+            # says accountLocked, and which keeps the phone's accounts (it may be an attacker's doing).
             # pwdEndTime (ppolicy, OpenLDAP 2.5+) is the account's end: AD's accountExpires.
             return AccountState(
-                locked=attributes.first("pwdAccountLockedTime") == OPENLDAP_ADMIN_LOCK,
+                disabled=attributes.first("pwdAccountLockedTime") == OPENLDAP_ADMIN_LOCK,
                 must_change_password=(attributes.first("pwdReset") or "").upper() == "TRUE",
                 expired=_generalized_time_passed(attributes.first("pwdEndTime"), now),
             )

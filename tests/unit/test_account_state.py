@@ -12,6 +12,7 @@ from gateway.errors import (
     AccountExpired,
     AccountLocked,
     InvalidCredentials,
+    LogonRestricted,
     PasswordExpired,
     PasswordMustChange,
 )
@@ -25,6 +26,8 @@ SAMBA = "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error,
     [
         ("52e", InvalidCredentials),
         ("525", InvalidCredentials),
+        ("530", LogonRestricted),  # outside logonHours: lifts by itself, like a lockout
+        ("531", LogonRestricted),  # not from this workstation
         ("533", AccountDisabled),
         ("532", PasswordExpired),
         ("701", AccountExpired),
@@ -79,3 +82,25 @@ def test_ppolicy_response_errors(value: bytes, error: str, reason: type) -> None
 @pytest.mark.parametrize("value", [None, b"", bytes.fromhex("3000"), bytes.fromhex("3004a0028000"), b"\x30\x05\x81"])
 def test_ppolicy_without_error_or_unreadable_is_none(value: bytes | None) -> None:
     assert ppolicy.error_name(value) is None
+
+
+def test_logon_hours_and_workstation_refusals_are_handled_like_a_lockout_not_a_leaver() -> None:
+    from gateway.observed import rejection
+
+    observed = rejection(None, ad.bind_rejection(SAMBA.format("530"))("bind refused"))
+    assert observed.locked and observed.gone is None
+
+
+@pytest.mark.parametrize(
+    ("locked_time", "disabled"),
+    [("000001010000Z", True), ("20261126110000Z", False), (None, False)],
+)
+def test_openldap_admin_lock_is_disabled_and_a_failure_lockout_is_left_to_the_bind(
+    locked_time: str | None, disabled: bool
+) -> None:
+    from gateway.directory.entry import EntryReader
+
+    raw = {"entryUUID": [b"k"], **({"pwdAccountLockedTime": [locked_time.encode()]} if locked_time else {})}
+    user = EntryReader("openldap", "entryUUID").read("uid=u,dc=x", raw, frozenset(), NOW)
+    assert user.state.disabled is disabled
+    assert not user.state.locked  # a failure lockout may have run out: the bind's ppolicy control says

@@ -166,3 +166,47 @@ def test_devices_and_events_commands(
     assert "7578743843" not in out
     code, out, _ = run(capsys, "devices", "prune", "--older-than", "30", "--demo-directory", str(demo_ldif))
     assert out.strip() == "removed 0 device(s) not seen for 30 days"
+
+
+@pytest.mark.parametrize(
+    ("state", "added"),
+    [
+        ("disabled", "pwdAccountLockedTime: 000001010000Z\n"),  # an administrator's lock
+        ("expired", "pwdEndTime: 20000101000000Z\n"),
+        ("must_change_password", "pwdReset: TRUE\n"),
+    ],
+)
+def test_try_exits_1_for_a_user_whose_account_state_gives_no_account(
+    capsys: pytest.CaptureFixture[str], demo_ldif: Path, state: str, added: str
+) -> None:
+    # docs/cli.md: exit status 0 only when the user would get at least one account.
+    text = demo_ldif.read_text()
+    demo_ldif.write_text(text.replace("uid: jbloggs\n", "uid: jbloggs\n" + added, 1))
+    code, out, _ = run(capsys, "try", "--demo-directory", str(demo_ldif), "jbloggs")
+    assert code == 1
+    assert f"state      {state}" in out
+    assert f"result     nothing (account {state})" in out
+
+
+def test_try_exits_1_when_the_password_is_refused(
+    capsys: pytest.CaptureFixture[str], demo_ldif: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong-password\n"))
+    code, out, _ = run(capsys, "try", "--demo-directory", str(demo_ldif), "jbloggs", "--password-stdin")
+    assert code == 1
+    assert "result     nothing (password refused)" in out
+
+
+def test_try_prints_the_groups_it_tests_sorted(demo_ldif: Path) -> None:
+    from gateway.app import build_directory
+    from gateway.demo.settings import demo_factory, demo_settings
+    from gateway.preview import preview
+
+    factory = demo_factory(demo_ldif)
+    base = demo_settings(factory)
+    groups = ("cn=zulu,ou=groups,dc=example,dc=com", "cn=Alpha,ou=groups,dc=example,dc=com")
+    directory = base.directory.model_copy(update={"required_groups": groups, "denied_groups": ("cn=mike,dc=x",)})
+    settings = base.model_copy(update={"directory": directory})
+    shown = list(preview(settings, build_directory(settings, factory), "jbloggs", None).groups)
+    assert shown == sorted(shown, key=str.lower)
+    assert len(shown) == 4  # the three configured and the schema's video-users

@@ -114,10 +114,11 @@ def test_deleted_user_is_signed_out_once(gateway: Gateway) -> None:
     assert gateway.call() == {"update": False, "sipaccounts": [], "errmsg": MESSAGES.login_failed}
 
 
-def test_locked_user_keeps_an_enrolled_phone_working(gateway: Gateway) -> None:
+def test_admin_locked_user_is_signed_out(gateway: Gateway) -> None:
+    # 000001010000Z: an administrator's permanent lock, OpenLDAP's "disabled" (issue 13, defect 8).
     gateway.call(reprovision="false")
     gateway.edit("uid: jbloggs\n", "uid: jbloggs\npwdAccountLockedTime: 000001010000Z\n")
-    assert gateway.call() == {"update": False, "sipaccounts": [], "errmsg": ""}
+    assert gateway.call() == {"update": True, "sipaccounts": [], "errmsg": MESSAGES.signed_out}
 
 
 def test_user_removed_from_phone_group_is_signed_out(gateway: Gateway) -> None:
