@@ -38,8 +38,13 @@ class Observed:
 
 
 def password_changed(device: Device | None, user: DirectoryUser) -> bool:
-    """The directory's password-change marker moved since this device's last good bind."""
-    if device is None or device.password_changed_at is None or user.password_changed_at is None:
+    """The directory's password-change marker moved since this device's last good bind.
+
+    A marker that was absent at the last good bind and is present now has moved (an entry loaded
+    without ``pwdChangedTime`` gets one at its first password change), and so has one that went
+    away; where the directory never shows a marker, both are absent and nothing moved.
+    """
+    if device is None:
         return False
     return device.password_changed_at != user.password_changed_at
 

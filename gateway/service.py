@@ -124,17 +124,30 @@ class ProvisioningService:
             return Observed(
                 user, avoided="password_changed", detail="password changed since the last good bind: no bind"
             )
-        return self._bind(request, user)
+        return self._bind(request, user, saved_password=enrolled)
 
-    def _bind(self, request: ProvisioningRequest, user: DirectoryUser | None) -> Observed:
+    def _bind(
+        self, request: ProvisioningRequest, user: DirectoryUser | None, *, saved_password: bool = False
+    ) -> Observed:
+        """Bind, unless the shield knows this password fails or the attempt limit says no.
+
+        ``saved_password``: the caller is an enrolled phone re-sending the password it saved.
+        Once such a password failed, the user's other phones (which saved the same one) are
+        answered from memory: at most one failed bind per user per password change.
+        """
         marker = user.password_changed_at if user else None
-        if self.shield and self.failed_passwords.failed_before(request.device_id, marker, request.password):
+        memory = self.failed_passwords
+        scopes = [memory.device_scope(request.device_id)]
+        if saved_password and user is not None:
+            scopes.append(memory.user_scope(user.key))
+        if self.shield and any(memory.failed_before(scope, marker, request.password) for scope in scopes):
+            memory.remember(scopes, marker, request.password)  # this phone, signed out now, keeps it out too
             return Observed(
                 user,
                 login=Login.WRONG_PASSWORD,
                 repeated=True,
                 avoided="repeated_password",
-                detail="this password already failed on this device: no bind",
+                detail="this saved password already failed: no bind",
             )
         attempt = Attempt(account_key(user.key if user else None, request.username), request.source_address)
         if not self.limiter.allowed(attempt):
@@ -144,7 +157,7 @@ class ProvisioningService:
         except LoginRejected as exc:
             observed = rejection(user, exc)
             if observed.login is Login.WRONG_PASSWORD:
-                self.failed_passwords.remember(request.device_id, marker, request.password)
+                memory.remember(scopes, marker, request.password)
             return observed
         return Observed(bound, login=Login.OK)
 

@@ -65,6 +65,30 @@ def test_stale_password_costs_at_most_one_failed_bind_per_device(demo_ldif: Path
     assert call(client, "New-Pass-2", reprovision="false")["update"] is True
 
 
+def test_a_saved_password_that_failed_costs_the_users_other_phones_no_bind(demo_ldif: Path, gateway: Callable) -> None:
+    client, factory = gateway()
+    phones = [f"phone-{n}" for n in range(1, 6)]
+    for phone in phones:
+        assert call(client, "7578743843", reprovision="false", device=phone)["update"] is True
+    demo_ldif.write_text(demo_ldif.read_text().replace("userPassword: 7578743843", "userPassword: New-Pass-2"))
+    binds_before = factory.binds
+    answers = [call(client, "7578743843", device=phone) for phone in phones]
+    assert answers == [{"update": True, "sipaccounts": [], "errmsg": MessagesSettings().sign_in_again}] * 5
+    assert factory.binds - binds_before == 1  # no marker in the demo: the first phone's bind proves it for all
+    for phone in phones:  # the stale answers did not use up the attempt limit
+        assert call(client, "New-Pass-2", reprovision="false", device=phone)["update"] is True
+
+
+def test_a_stranger_typing_a_wrong_password_does_not_poison_it_for_the_user(demo_ldif: Path, gateway: Callable) -> None:
+    client, factory = gateway()
+    assert call(client, "7578743843", reprovision="false", device="phone-1")["update"] is True
+    call(client, "Guess-1", reprovision="false", device="stranger")  # a typed password, not a saved one
+    demo_ldif.write_text(demo_ldif.read_text().replace("userPassword: 7578743843", "userPassword: Guess-1"))
+    binds_before = factory.binds
+    assert call(client, "Guess-1", reprovision="false", device="phone-2")["update"] is True
+    assert factory.binds - binds_before == 1
+
+
 def test_without_the_shield_every_call_binds_the_stale_password(demo_ldif: Path, gateway: Callable) -> None:
     client, factory = gateway(
         security=SecuritySettings(stale_password_shield=False, failure_floor_ms=0),
@@ -143,7 +167,7 @@ def test_failed_answers_take_the_floor_and_successes_do_not(demo_ldif: Path, sto
 def test_failed_password_memory_keeps_no_password_and_expires() -> None:
     now = [0.0]
     memory = FailedPasswordMemory(ttl_seconds=60, clock=lambda: now[0])
-    memory.remember("dev", "133", "Old-Pass-1")
+    memory.remember(["dev"], "133", "Old-Pass-1")
     assert memory.failed_before("dev", "133", "Old-Pass-1")
     assert not memory.failed_before("dev", "133", "New-Pass-2")
     assert not memory.failed_before("dev", "134", "Old-Pass-1")
