@@ -117,7 +117,7 @@ class VerifiedTls(Tls):  # type: ignore[misc]
 
 
 def simple_bind(conn: Connection, name: str, password: str, controls: list[Any] | None = None) -> bool:
-    """Bind ``conn`` as ``name``; the password is dropped from the connection object afterwards.
+    """Bind ``conn`` as ``name``; afterwards the connection holds no copy of the password.
 
     The password goes to the server as the UTF-8 bytes the user typed, as ldapsearch and Windows
     send it: ldap3 would otherwise apply SASLprep to a ``str``, which drops some characters (soft
@@ -127,7 +127,24 @@ def simple_bind(conn: Connection, name: str, password: str, controls: list[Any] 
     try:
         return bool(conn.bind(read_server_info=False, controls=controls))
     finally:
-        conn.password = None
+        _forget_credentials(conn)
+
+
+def _forget_credentials(conn: Connection) -> None:
+    """Drop every copy of the password a bind leaves on ``conn``: ldap3 keeps the last request
+    it sent (``conn.request``: the bind request as a dict, password included) and, until its
+    answer arrives, the same dict among the strategy's outstanding requests. A thread's
+    connection waits for the next caller, so the previous caller's password would stay in
+    memory until then."""
+    conn.password = None
+    request, conn.request = conn.request, None
+    outstanding = getattr(conn.strategy, "_outstanding", None)
+    if isinstance(outstanding, dict):
+        for message_id, sent in list(outstanding.items()):
+            if isinstance(sent, dict) and "authentication" in sent:
+                del outstanding[message_id]
+    if isinstance(request, dict) and "authentication" in request:
+        request["authentication"] = None  # the same dict may still be referenced elsewhere
 
 
 #: Seconds a refused service-account bind is not retried (AD's default lockout window is 30 min;
