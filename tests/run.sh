@@ -5,6 +5,8 @@
 #   curl for the quick start's call (root only; a temporary policy-rc.d keeps the packaged
 #   slapd/samba services from starting on 389/636);
 # - a virtual environment in .venv (Debian 12 refuses system-wide pip installs, PEP 668);
+# - the static checks: ruff check, ruff format --check, mypy --strict over gateway/ (the import
+#   boundaries between the layers are a test: tests/unit/test_import_boundaries.py);
 # - then pytest over the whole suite (tests start slapd, Samba AD and the gateway themselves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,5 +27,10 @@ PYTHON=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+echo "static checks: ruff check, ruff format --check, mypy --strict"
+.venv/bin/ruff check --quiet gateway tests
+.venv/bin/ruff format --check --quiet gateway tests
+.venv/bin/mypy --strict gateway --no-error-summary
 
 exec .venv/bin/python -m pytest "$@"
