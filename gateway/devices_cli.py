@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.app import build_store
-from gateway.errors import StoreOutOfDate, StoreUnavailable
-from gateway.models import Device, Event
+from gateway.app import build_directory, build_store
+from gateway.directory.connection import ConnectionFactory
+from gateway.errors import DirectoryUnavailable, StoreOutOfDate, StoreUnavailable
+from gateway.models import Device, DirectoryUser, Event
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
 from gateway.store.schema import current_revision, head_revision, upgrade
@@ -78,44 +80,87 @@ def _store(settings: Settings) -> Any:
         raise SystemExit(f"devices: {exc}") from None
 
 
-def _list(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
-    found = _store(settings).list_devices(args.user, args.device)
+@dataclass(frozen=True)
+class _Who:
+    """Whose devices ``--user`` names: the directory user's key, or (fallback) the text as typed."""
+
+    match: str | None
+    user: DirectoryUser | None = None
+
+
+def _who(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> _Who:
+    """Resolve ``--user`` (any login form, DN or user key) to the directory user, so every device
+    of that person is found whatever login each phone used. When the directory cannot answer or
+    does not know the name, match the store's records as typed, and say so on stderr."""
+    if not args.user:
+        return _Who(None)
+    directory = build_directory(settings, connections)
+    try:
+        user = directory.find_user(args.user) or directory.find_user_by_id(args.user)
+    except DirectoryUnavailable as exc:
+        _note(f"directory not reachable ({exc}): matching {args.user!r} as recorded (login, key or DN) only")
+        return _Who(args.user)
+    finally:
+        if connections is None:  # ours: close its connections (the demo's factory is the caller's)
+            directory.connections.close()  # type: ignore[attr-defined]
+    if user is None:
+        _note(f"{args.user!r} is not in the directory: matching it as recorded (login, key or DN) only")
+        return _Who(args.user)
+    return _Who(user.key, user)
+
+
+def _note(text: str) -> None:
+    print(f"devices: {text}", file=sys.stderr)
+
+
+def _list(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
+    who = _who(args, settings, connections)
+    found = _store(settings).list_devices(who.match, args.device)
     if args.json:
         print(json.dumps([_device_json(d) for d in found], indent=2))
         return 0
     if not found:
         print("no devices")
+    by_user: dict[str, list[Device]] = {}
     for device in found:
-        print(
-            f"{device.login:<24} {device.device_id:<28} {device.status.value:<11} "
-            f"last seen {_when(device.last_seen)} from {device.last_source or '-'}"
-            f"{'  (update forced)' if device.force_update else ''}"
-        )
+        by_user.setdefault(device.user_key, []).append(device)
+    for key, owned in by_user.items():
+        # The directory user once, then each of their phones with the login that phone uses.
+        dn = who.user.dn if who.user is not None and who.user.key == key else owned[0].user_dn
+        print(f"{dn or owned[0].login}  (key {key})")
+        for device in owned:
+            print(
+                f"  {device.device_id:<28} {device.status.value:<11} "
+                f"last seen {_when(device.last_seen)} from {device.last_source or '-'}  as {device.login}"
+                f"{'  (update forced)' if device.force_update else ''}"
+            )
     return 0
 
 
-def _change(args: argparse.Namespace, settings: Settings, verb: str, **values: Any) -> int:
+def _change(
+    args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None, verb: str, **values: Any
+) -> int:
     if not (args.user or args.device):
         print(f"devices {verb}: name --user and/or --device")
         return 2
-    changed = _store(settings).set_devices(args.user, args.device, **values)
+    changed = _store(settings).set_devices(_who(args, settings, connections).match, args.device, **values)
     print(json.dumps({"changed": changed}) if args.json else f"{verb}: {changed} device(s)")
     return 0 if changed else 1
 
 
-def _revoke(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
-    return _change(args, settings, "revoked", status="revoked")
+def _revoke(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
+    return _change(args, settings, connections, "revoked", status="revoked")
 
 
-def _force_update(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
-    return _change(args, settings, "update forced", force_update=True)
+def _force_update(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
+    return _change(args, settings, connections, "update forced", force_update=True)
 
 
-def _reinstate(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+def _reinstate(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
     if not (args.user or args.device):
         print("devices reinstated: name --user and/or --device")
         return 2
-    changed = _store(settings).reinstate(args.user, args.device)
+    changed = _store(settings).reinstate(_who(args, settings, connections).match, args.device)
     print(json.dumps({"changed": changed}) if args.json else f"reinstated: {changed} device(s)")
     return 0 if changed else 1
 

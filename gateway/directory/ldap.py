@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from gateway.directory import ad, ppolicy
 from gateway.directory.connection import ConnectionFactory, simple_bind
-from gateway.directory.entry import EntryReader
+from gateway.directory.entry import BINARY_KEYS, EntryReader
 from gateway.directory.search import UserSearch, direct_bind_name, equality, escape_filter_value
 from gateway.errors import DirectoryUnavailable, InvalidCredentials, LoginRejected, PasswordMustChange
 from gateway.mapping.spec import AttributeSchema, GroupMembership
@@ -22,6 +23,7 @@ from gateway.settings import DirectorySettings
 log = logging.getLogger(__name__)
 
 RESULT_SUCCESS, RESULT_SIZE_LIMIT, RESULT_NO_SUCH_OBJECT, RESULT_INVALID_CREDENTIALS = 0, 4, 32, 49
+RESULT_INVALID_DN_SYNTAX = 34
 MEMBER_OF = "memberOf"
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 
@@ -93,6 +95,18 @@ class LdapDirectory:
             return None
         return self.connections.run_as_service(lambda conn: self._lookup(conn, search_filter))
 
+    def find_user_by_id(self, dn_or_key: str) -> DirectoryUser | None:
+        """The user whose DN or user key (``entryUUID``, ``objectGUID``...) this is (for the admin's
+        commands; a phone's login goes through ``find_user``). ``None``: no such user."""
+        if "=" in dn_or_key:
+            return self.connections.run_as_service(lambda conn: self._read_dn(conn, dn_or_key))
+        key_filter = _key_filter(self.config.reader.user_key, dn_or_key)
+        if key_filter is None:
+            return None
+        return self.connections.run_as_service(
+            lambda conn: self._lookup(conn, f"(&{self.config.search.user_filter}{key_filter})")
+        )
+
     def verify_password(self, login: str, password: str, user: DirectoryUser | None) -> DirectoryUser:
         if not password.strip():
             raise InvalidCredentials("empty password")  # an empty simple bind is an anonymous bind
@@ -140,6 +154,17 @@ class LdapDirectory:
             entries = self._search(conn, self.config.base_dn, search_filter, SUBTREE, attributes)
         return self._to_user(conn, entries[0]) if len(entries) == 1 else None
 
+    def _read_dn(self, conn: Connection, dn: str) -> DirectoryUser | None:
+        attributes, limit = self.config.requested_attributes(), self.config.search_time_limit
+        conn.search(dn, self.config.search.user_filter, BASE, attributes=attributes, size_limit=1, time_limit=limit)
+        code = conn.result.get("result")
+        if code in (RESULT_NO_SUCH_OBJECT, RESULT_INVALID_DN_SYNTAX):
+            return None  # no such entry: an answer, not an outage
+        if code not in (RESULT_SUCCESS, RESULT_SIZE_LIMIT):
+            raise DirectoryUnavailable(f"search failed: {conn.result.get('description', '')} ({code})")
+        entries = [entry for entry in (conn.response or []) if entry.get("type") == "searchResEntry"]
+        return self._to_user(conn, entries[0]) if len(entries) == 1 else None
+
     def _to_user(self, conn: Connection, entry: dict[str, Any]) -> DirectoryUser:
         groups = None
         if self.config.group_membership == "in-chain":
@@ -176,6 +201,19 @@ class LdapDirectory:
                 log.error("search base %s does not exist on the directory server", base)
             raise DirectoryUnavailable(f"search failed: {description} ({code})")
         return [entry for entry in (conn.response or []) if entry.get("type") == "searchResEntry"]
+
+
+def _key_filter(user_key: str, value: str) -> str | None:
+    """``(entryUUID=...)``; AD's binary ``objectGUID`` from the form AD tools print. None: cannot match."""
+    if user_key.lower() == "dn":
+        return None
+    if user_key.lower() in BINARY_KEYS:
+        try:
+            raw = uuid.UUID(value).bytes_le
+        except ValueError:
+            return None
+        return f"({user_key}=" + "".join(f"\\{byte:02x}" for byte in raw) + ")"
+    return equality(user_key, value)
 
 
 def _raise_for_bind(ok: bool, result: dict[str, Any]) -> None:

@@ -51,6 +51,16 @@ def ad_require_password_change(sandbox: AdSandbox, user: AdUser) -> None:
     sandbox.admin.replace(user.dn, pwdLastSet="0")  # "User must change password at next logon"
 
 
+def ad_deny_logon_hours(sandbox: AdSandbox, user: AdUser) -> None:
+    """No allowed hour at all (logonHours: 21 bytes, one bit per hour of the week): a shift
+    worker's evening, whatever the time the test runs."""
+    sandbox.admin.replace(user.dn, logonHours=bytes(21))
+
+
+def ad_deny_workstation(sandbox: AdSandbox, user: AdUser) -> None:
+    sandbox.admin.replace(user.dn, userWorkstations="NOSUCHPC")
+
+
 AD_STATES: dict[str, tuple[Callable[[AdSandbox, AdUser], None], dict[str, Any], bool]] = {
     # state: (how an admin (or an attacker) gets the account there, answer to the right password,
     #         whether the gateway may bind at all)
@@ -59,6 +69,9 @@ AD_STATES: dict[str, tuple[Callable[[AdSandbox, AdUser], None], dict[str, Any], 
     "locked": (AdSandbox.lock_out, LOGIN_FAILED, False),
     "must-change-password": (ad_require_password_change, MUST_CHANGE, True),
     "password-expired": (AdSandbox.expire_password, PASSWORD_EXPIRED, True),
+    # Logon hours: the search does not show it, the bind says 530 (a restriction that lifts by
+    # itself, handled like a lockout: the generic failure, even to the right password).
+    "outside-logon-hours": (ad_deny_logon_hours, LOGIN_FAILED, True),
 }
 
 
@@ -83,7 +96,7 @@ def test_ad_bind_sub_codes_are_measured_as_documented(samba: SambaServer, ad_san
     # The facts ad.BIND_SUBCODES relies on, for each state: 533 / 701 / 775 / 773 / 532 only
     # with the right password (775 with any), 52e for a wrong one.
     expected = {"disabled": "533", "account-expired": "701", "locked": "775",
-                "must-change-password": "773", "password-expired": "532"}  # fmt: skip
+                "must-change-password": "773", "password-expired": "532", "outside-logon-hours": "530"}  # fmt: skip
     measured = {}
     for state, (put_in_state, _, _) in AD_STATES.items():
         user = ad_sandbox.user("5202")
@@ -92,6 +105,12 @@ def test_ad_bind_sub_codes_are_measured_as_documented(samba: SambaServer, ad_san
         if state != "locked":
             assert bind_subcode(samba, user.upn, "Wrong-Pass9") == "52e", state
     assert measured == expected
+
+
+def test_ad_workstation_restriction_sub_code_is_measured(samba: SambaServer, ad_sandbox: AdSandbox) -> None:
+    user = ad_sandbox.user("5204")
+    ad_deny_workstation(ad_sandbox, user)
+    print("userWorkstations:", bind_subcode(samba, user.upn, user.password))
 
 
 def bind_subcode(samba: SambaServer, upn: str, password: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .directory_admin import read_entry
 from .gateway_under_test import (
     LOGIN_FAILED,
     SIGN_IN_AGAIN,
@@ -25,7 +26,15 @@ from .gateway_under_test import (
     openldap_lines,
     openldap_settings,
 )
-from .test_account_states import YESTERDAY, ad_expire_account, openldap_admin_lock, openldap_expire_account
+from .test_account_states import (
+    YESTERDAY,
+    ad_deny_logon_hours,
+    ad_deny_workstation,
+    ad_expire_account,
+    openldap_admin_lock,
+    openldap_expire_account,
+    openldap_lock_by_failures,
+)
 
 if TYPE_CHECKING:
     from gateway.settings import StoreSettings
@@ -123,6 +132,32 @@ def test_ad_locked_out_user_keeps_the_lines_on_an_enrolled_phone(
     assert ad_sandbox.bad_password_count(user) == 5
 
 
+def test_ad_user_outside_logon_hours_keeps_the_lines_on_an_enrolled_phone(
+    samba: SambaServer, store_settings: StoreSettings, phone_for: PhoneFor, ad_sandbox: AdSandbox
+) -> None:
+    # A shift worker's evening: AD refuses the bind (530) until the hours allow it again. That is
+    # no leaver: the phone keeps its lines and sees no error; a new phone gets the generic failure.
+    user = ad_sandbox.user("5311")
+    phone = phone_for(ad_settings(samba, store_settings))
+    phone.enrol(user.name, user.password)
+    ad_deny_logon_hours(ad_sandbox, user)
+    assert phone.foreground(user.name, user.password) == UNCHANGED
+    assert phone.foreground(user.name, user.password) == UNCHANGED
+    assert phone.provision(user.name, user.password, device="new-phone", reprovision=False) == LOGIN_FAILED
+    ad_sandbox.admin.clear(user.dn, "logonHours")
+    assert phone.foreground(user.name, user.password) == UNCHANGED  # still enrolled, nothing re-created
+
+
+def test_ad_user_refused_at_this_workstation_keeps_the_lines_on_an_enrolled_phone(
+    samba: SambaServer, store_settings: StoreSettings, phone_for: PhoneFor, ad_sandbox: AdSandbox
+) -> None:
+    user = ad_sandbox.user("5312")
+    phone = phone_for(ad_settings(samba, store_settings))
+    phone.enrol(user.name, user.password)
+    ad_deny_workstation(ad_sandbox, user)
+    assert phone.foreground(user.name, user.password) == UNCHANGED
+
+
 def test_ad_password_changed_in_the_directory_signs_the_phone_out_without_a_failed_bind(
     samba: SambaServer, store_settings: StoreSettings, phone_for: PhoneFor, ad_sandbox: AdSandbox
 ) -> None:
@@ -213,16 +248,32 @@ def test_openldap_line_removed_after_enrolment_signs_the_phone_out(
     assert phone.foreground(user.uid, user.password) == SIGNED_OUT
 
 
-def test_openldap_locked_user_keeps_the_lines_on_an_enrolled_phone(
+def test_openldap_admin_locked_user_is_signed_out(
     openldap: OpenLdapServer, store_settings: StoreSettings, phone_for: PhoneFor, openldap_sandbox: OpenLdapSandbox
 ) -> None:
-    # OpenLDAP cannot tell an administrator's lock from one after failed binds (both may carry
-    # 000001010000Z): like AD's lockout it keeps the phone's lines. pwdEndTime signs it out.
+    # pwdAccountLockedTime 000001010000Z: an administrator's permanent lock, OpenLDAP's "disabled".
     user = openldap_sandbox.user("5315")
     phone = phone_for(openldap_settings([openldap], store_settings))
     phone.enrol(user.uid, user.password)
     openldap_admin_lock(openldap_sandbox, user.uid)
+    assert phone.foreground(user.uid, user.password) == SIGNED_OUT
+    assert phone.foreground(user.uid, user.password) == LOGIN_FAILED
+    assert openldap_sandbox.failed_binds(user) == 0  # refused without a bind
+
+
+def test_openldap_user_locked_by_failed_binds_keeps_the_lines_on_an_enrolled_phone(
+    openldap: OpenLdapServer, store_settings: StoreSettings, phone_for: PhoneFor, openldap_sandbox: OpenLdapSandbox
+) -> None:
+    # A lockout after failed binds carries the time it happened (measured on slapd 2.5, even with
+    # pwdLockoutDuration 0) and may be an attacker's doing: like AD's lockout it keeps the lines.
+    user = openldap_sandbox.user("5319")
+    phone = phone_for(openldap_settings([openldap], store_settings))
+    phone.enrol(user.uid, user.password)
+    openldap_lock_by_failures(openldap_sandbox, user.uid)
+    locked_time = read_entry(openldap_sandbox.admins[0].conn, user.dn, ["pwdAccountLockedTime"])
+    assert locked_time["pwdAccountLockedTime"][0] != b"000001010000Z"
     assert phone.foreground(user.uid, user.password) == UNCHANGED
+    assert phone.provision(user.uid, user.password, device="new-phone", reprovision=False) == LOGIN_FAILED
 
 
 def test_openldap_password_changed_in_the_directory_signs_the_phone_out_without_a_failed_bind(
