@@ -2,7 +2,9 @@
 
 ldap3's default (SYNC) strategy is not thread-safe, so each waitress thread keeps its own
 service-account connection and its own user-bind connection; a user bind therefore never shares
-a connection with another thread. A server that fails is skipped for ``retry_after`` seconds.
+a connection with another thread. A server that fails is skipped for ``retry_after`` seconds
+while another one answers; a server that answers again (the only one, or the last one left) is
+marked up at once, so its connections are reused instead of reopened on every call.
 
 Every connection gets a fresh ldap3 ``Server``: a ``Server`` remembers a failed connect and
 refuses its address for ~6 s afterwards ("invalid server address", ldap3's
@@ -178,9 +180,11 @@ class LdapConnectionFactory:
     def _run(self, role: str, operation: Callable[[Connection], T]) -> T:
         """Run on this thread's connection. A reused connection that fails (closed by the
         server, server gone) is reopened once, on a server that answers; so is a service
-        search whose server stopped answering (timed out), which marks that server down."""
+        search whose server stopped answering (timed out), which marks that server down. An
+        operation that gets an answer marks its server up again."""
         conn = getattr(self._local, role, None)
-        if conn is not None and self._is_down(self._endpoint_of(conn)):
+        endpoint = self._endpoint_of(conn) if conn is not None else None
+        if conn is not None and self._is_down(endpoint):
             self.discard(role)  # another call found this server hung or gone
             conn = None
         reused = conn is not None
@@ -190,14 +194,14 @@ class LdapConnectionFactory:
                 setattr(self._local, role, conn)
                 with self._lock:
                     self._open_connections[id(conn)] = (conn, endpoint)
+            started = self._clock()
             try:
-                return operation(conn)
+                result = operation(conn)
             except LDAPException as exc:
-                failed_on = self._endpoint_of(conn)
                 self.discard(role)
                 hung = _timed_out(exc)
-                if hung and failed_on is not None:
-                    self._mark_down(failed_on)
+                if hung and endpoint is not None:
+                    self._mark_down(endpoint)
                 # Retry once: a reused connection the server had closed, or a search whose server
                 # hung. Never a user bind that timed out: the server may have counted it.
                 retry = attempt == 1 and (reused or hung) and not (hung and role == "user")
@@ -205,6 +209,10 @@ class LdapConnectionFactory:
                     raise DirectoryUnavailable(describe_error(exc)) from None
                 log.info("directory connection failed (%s); reconnecting", describe_error(exc))
                 conn = None
+                continue
+            if endpoint in self._down_until:
+                self._mark_up(endpoint, answered_since=started)
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def discard(self, role: str) -> None:
@@ -303,8 +311,26 @@ class LdapConnectionFactory:
         return healthy or list(self.settings.endpoints)
 
     def _mark_down(self, endpoint: Endpoint) -> None:
-        self._down_until[endpoint] = self._clock() + self.settings.retry_after
-        log.warning("directory server %s failed; trying others for %ss", endpoint.url, self.settings.retry_after)
+        with self._lock:
+            self._down_until[endpoint] = self._clock() + self.settings.retry_after
+        if len(self.settings.endpoints) > 1:
+            log.warning(
+                "directory server %s failed; trying the other servers first for %ss",
+                endpoint.url,
+                self.settings.retry_after,
+            )
+        else:
+            log.warning("directory server %s failed; it is the only server: tried again on the next call", endpoint.url)
+
+    def _mark_up(self, endpoint: Endpoint, *, answered_since: float) -> None:
+        """A server that answered is up again, and its connections are reused at once; unless it
+        was marked down after the answered operation began (another thread found it hung since)."""
+        with self._lock:
+            until = self._down_until.get(endpoint)
+            if until is None or until - self.settings.retry_after > answered_since:
+                return
+            del self._down_until[endpoint]
+        log.info("directory server %s answers again", endpoint.url)
 
     def _server(self, endpoint: Endpoint) -> Server:
         """A fresh ldap3 ``Server`` (see the module docstring); certificates always verified."""
