@@ -47,7 +47,7 @@ class Preview:
             (bool(self.error), "directory unavailable"),
             (not self.found, "no such user"),
             (bool(flags), "account " + ", ".join(flags)),
-            (self.bind_refused, "password refused"),
+            (self.bind_refused, "bind " + self.bind),
             (not self.entitled, "not entitled"),
             (not self.accounts, "no accounts mapped"),
         ]

@@ -72,6 +72,7 @@ AD_STATES: dict[str, tuple[Callable[[AdSandbox, AdUser], None], dict[str, Any], 
     # Logon hours: the search does not show it, the bind says 530 (a restriction that lifts by
     # itself, handled like a lockout: the generic failure, even to the right password).
     "outside-logon-hours": (ad_deny_logon_hours, LOGIN_FAILED, True),
+    "refused-at-this-workstation": (ad_deny_workstation, LOGIN_FAILED, True),  # userWorkstations: 531
 }
 
 
@@ -93,10 +94,11 @@ def test_ad_account_state_is_told_only_to_the_right_password(
 
 
 def test_ad_bind_sub_codes_are_measured_as_documented(samba: SambaServer, ad_sandbox: AdSandbox) -> None:
-    # The facts ad.BIND_SUBCODES relies on, for each state: 533 / 701 / 775 / 773 / 532 only
+    # The facts ad.BIND_SUBCODES relies on, for each state: 533 / 701 / 775 / 773 / 532 / 530 / 531 only
     # with the right password (775 with any), 52e for a wrong one.
     expected = {"disabled": "533", "account-expired": "701", "locked": "775",
-                "must-change-password": "773", "password-expired": "532", "outside-logon-hours": "530"}  # fmt: skip
+                "must-change-password": "773", "password-expired": "532",
+                "outside-logon-hours": "530", "refused-at-this-workstation": "531"}  # fmt: skip
     measured = {}
     for state, (put_in_state, _, _) in AD_STATES.items():
         user = ad_sandbox.user("5202")
@@ -105,12 +107,6 @@ def test_ad_bind_sub_codes_are_measured_as_documented(samba: SambaServer, ad_san
         if state != "locked":
             assert bind_subcode(samba, user.upn, "Wrong-Pass9") == "52e", state
     assert measured == expected
-
-
-def test_ad_workstation_restriction_sub_code_is_measured(samba: SambaServer, ad_sandbox: AdSandbox) -> None:
-    user = ad_sandbox.user("5204")
-    ad_deny_workstation(ad_sandbox, user)
-    print("userWorkstations:", bind_subcode(samba, user.upn, user.password))
 
 
 def bind_subcode(samba: SambaServer, upn: str, password: str) -> str:

@@ -194,7 +194,7 @@ def test_try_exits_1_when_the_password_is_refused(
     monkeypatch.setattr("sys.stdin", io.StringIO("wrong-password\n"))
     code, out, _ = run(capsys, "try", "--demo-directory", str(demo_ldif), "jbloggs", "--password-stdin")
     assert code == 1
-    assert "result     nothing (password refused)" in out
+    assert "result     nothing (bind REFUSED: InvalidCredentials)" in out
 
 
 def test_try_prints_the_groups_it_tests_sorted(demo_ldif: Path) -> None:
