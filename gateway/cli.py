@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
-import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gateway import __version__
 from gateway.app import Gateway, build_directory, build_gateway, connection_factory
@@ -17,8 +17,25 @@ from gateway.errors import ConfigError, StoreOutOfDate
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from gateway.web.serving import Listeners
+
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exits quietly (status 1) when the reader of its output goes away (``| head``)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+    except BrokenPipeError:
+        # The Python docs' recipe (signal module, "Note on SIGPIPE"): nothing more goes to the closed
+        # pipe, also not the interpreter's own flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "standalone", False):  # commands that need no full configuration
         standalone: int = args.run(args)
@@ -89,7 +106,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, ConnectionFactory | None]
 
 
 def _serve(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
-    from waitress import create_server
+    """Serve until SIGINT/SIGTERM, then stop gracefully (gateway/web/serving.py); 0 unless a second
+    signal cut calls short."""
+    from gateway.web.serving import stop_on_signals
 
     try:
         gateway = build_gateway(settings, connections=connections)
@@ -97,57 +116,56 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     try:
-        server, admin = _listeners(args, settings, gateway, create_server)
+        listeners = _listeners(args, settings, gateway)
     except OSError as exc:
         print(f"gateway: cannot listen: {exc.strerror} ({exc.errno})", file=sys.stderr)
         return 2
-    if admin is not None:
-        threading.Thread(target=admin.run, name="admin-listener", daemon=True).start()
+    with stop_on_signals(listeners):  # before the listening lines: Ctrl+C from then on drains
+        admin, server = listeners.named("admin"), listeners.named("public")
+        assert server is not None
+        if admin is not None:
+            print(
+                f"admin listening on http://{admin.effective_host}:{admin.effective_port}/ (healthz, readyz, metrics)",
+                flush=True,
+            )
+        where = "demo directory " + str(args.demo_directory or "(built in)") if connections else "directory"
         print(
-            f"admin listening on http://{admin.effective_host}:{admin.effective_port}/ (healthz, readyz, metrics)",
+            f"gateway listening on http://{server.effective_host}:{server.effective_port}/provisioning ({where})",
             flush=True,
         )
-    where = "demo directory " + str(args.demo_directory or "(built in)") if connections else "directory"
-    print(
-        f"gateway listening on http://{server.effective_host}:{server.effective_port}/provisioning ({where})",
-        flush=True,
-    )
+        listeners.serve()
+    return 1 if listeners.forced else 0
+
+
+def _listeners(args: argparse.Namespace, settings: Settings, gateway: Gateway) -> Listeners:
+    """The public listener, and the operations listener unless disabled, on one loop."""
+    from gateway.web.serving import Listeners
+
+    listeners = Listeners(shutdown_timeout=settings.server.shutdown_timeout)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        if admin is not None:
-            admin.close()
-    return 0
-
-
-def _listeners(args: argparse.Namespace, settings: Settings, gateway: Gateway, create_server: Any) -> tuple[Any, Any]:
-    """The public listener, and the operations listener unless disabled."""
-    server = create_server(
-        gateway.app,
-        host=args.host or settings.server.host,
-        port=settings.server.port if args.port is None else args.port,
-        threads=args.threads or settings.server.threads,
-        ident="",
-        clear_untrusted_proxy_headers=True,
-        **_proxy_options(settings),
-    )
-    admin = None
-    if settings.admin.enabled and not args.no_admin:
-        try:
-            admin = create_server(
+        listeners.add(
+            "public",
+            gateway.app,
+            host=args.host or settings.server.host,
+            port=settings.server.port if args.port is None else args.port,
+            threads=args.threads or settings.server.threads,
+            ident="",
+            clear_untrusted_proxy_headers=True,
+            **_proxy_options(settings),
+        )
+        if settings.admin.enabled and not args.no_admin:
+            listeners.add(
+                "admin",
                 gateway.admin,
                 host=args.admin_host or settings.admin.host,
                 port=settings.admin.port if args.admin_port is None else args.admin_port,
                 threads=2,
                 ident="",
             )
-        except OSError:
-            server.close()
-            raise
-    return server, admin
+    except OSError:
+        listeners.close()
+        raise
+    return listeners
 
 
 def _proxy_options(settings: Settings) -> dict[str, object]:

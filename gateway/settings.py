@@ -42,6 +42,7 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     threads: int = Field(default=8, ge=1, le=256)
+    shutdown_timeout: float = Field(default=10, ge=0, le=300)  # seconds calls in progress get on a stop
     trusted_proxy: str = ""
     trusted_proxy_count: int = Field(default=1, ge=1, le=10)
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")

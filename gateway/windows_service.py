@@ -6,7 +6,8 @@
 The service runs ``serve --config %ProgramData%\\SessionTalkGateway\\gateway.toml`` (or the file
 named by a system-wide ``GATEWAY_CONFIG``) in its own process, with that folder as working
 directory and its log in ``logs\\gateway.log`` there (rotated). A stop request closes both
-listeners; calls in progress are cut, and the phones keep their accounts (they retry later).
+listeners at once and lets the calls in progress finish, for at most ``server.shutdown_timeout``
+seconds (gateway/web/serving.py, as ``serve`` does on SIGTERM or Ctrl+C).
 
 Import-safe everywhere: pywin32 is imported only when the service class is first asked for, so
 this module loads (and ``GatewayRunner``, which does the work, is tested) on Linux. See
@@ -15,7 +16,6 @@ docs/deployment-windows.md.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import logging.handlers
@@ -25,7 +25,10 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.web.serving import Listeners
 
 SERVICE_NAME = "SessionTalkGateway"
 DISPLAY_NAME = "SessionTalk provisioning gateway"
@@ -59,24 +62,29 @@ class GatewayRunner:
 
     def __init__(self, serve_args: list[str], log_file: Path | None = None) -> None:
         from gateway.cli import _parser
+        from gateway.settings import ServerSettings
 
         self._args = _parser().parse_args(["serve", *serve_args])
         self._log_file = log_file
-        self._listeners: list[Any] = []
+        self._listeners: Listeners | None = None
         self._lock = threading.Lock()
-        self._closing = False
+        self._stop_requested = False
         self._stopped = threading.Event()
+        #: ``server.shutdown_timeout`` once ``start`` has read the configuration.
+        self.shutdown_timeout: float = ServerSettings().shutdown_timeout
 
     @property
     def addresses(self) -> list[str]:
         """``http://HOST:PORT`` of the public listener, then of the admin listener (if any)."""
-        return [f"http://{s.effective_host}:{s.effective_port}" for s in self._listeners]
+        listeners = self._listeners
+        if listeners is None:
+            return []
+        servers = [listeners.named("public"), listeners.named("admin")]
+        return [f"http://{s.effective_host}:{s.effective_port}" for s in servers if s is not None]
 
     def start(self) -> None:
         """Read the configuration and open the listeners; raises ``ConfigError``, ``StoreOutOfDate``
         or ``OSError`` (the port is taken) with a message fit for the Event Log."""
-        from waitress import create_server
-
         from gateway.app import build_gateway
         from gateway.cli import _listeners, _load
         from gateway.logs import configure_logging
@@ -84,51 +92,34 @@ class GatewayRunner:
         settings, connections = _load(self._args)
         configure_logging(settings.logging, file=self._log_file)
         gateway = build_gateway(settings, connections=connections)
-        server, admin = _listeners(self._args, settings, gateway, create_server)
+        listeners = _listeners(self._args, settings, gateway)
         with self._lock:
-            self._listeners = [server] if admin is None else [server, admin]
+            self._listeners = listeners
+            self.shutdown_timeout = settings.server.shutdown_timeout
+            stop_requested = self._stop_requested  # a stop request that came while starting
+        if stop_requested:
+            listeners.stop()
         log.info("gateway listening on %s/provisioning (service %s)", self.addresses[0], SERVICE_NAME)
 
     def run(self) -> None:
-        """Serve until ``stop()``; every listener is closed when this returns."""
-        server, *admins = self._listeners
-        threads = [threading.Thread(target=a.run, name="admin-listener", daemon=True) for a in admins]
-        for thread in threads:
-            thread.start()
+        """Serve until ``stop()``, then let calls in progress finish; every listener is closed when
+        this returns."""
         try:
-            with self._lock:
-                closing = self._closing  # a stop request that came while starting
-            if not closing:
-                server.run()
+            if self._listeners is not None:
+                self._listeners.serve()
         finally:
-            self._request_close()
-            _close_now(server)  # its loop has ended, so this thread may close what is left
-            for thread in threads:
-                thread.join(timeout=5)
-            for listener in self._listeners:
-                listener.task_dispatcher.shutdown(timeout=5)
             self._stopped.set()
 
-    def stop(self, timeout: float = 10) -> bool:
-        """Close every listener (safe from any thread, also before ``run``); True once ``run`` returned."""
-        self._request_close()
-        return self._stopped.wait(timeout)
-
-    def _request_close(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """Close the listeners and let calls in progress finish (safe from any thread, also before
+        ``start``); True once ``run`` returned, waiting up to ``timeout`` seconds for it (default:
+        ``server.shutdown_timeout`` and 5 s more)."""
         with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            listeners = list(self._listeners)
-        for listener in listeners:
-            # waitress's loop is not thread-safe: the closing runs in the loop's own thread.
-            listener.trigger.pull_trigger(functools.partial(_close_now, listener))
-
-
-def _close_now(listener: Any) -> None:
-    from waitress import wasyncore
-
-    wasyncore.close_all(listener._map)  # the listening socket, its trigger and every open connection
+            self._stop_requested = True
+            listeners = self._listeners
+        if listeners is not None:
+            listeners.stop()
+        return self._stopped.wait(self.shutdown_timeout + 5 if timeout is None else timeout)
 
 
 def event_log_handler() -> logging.Handler:
@@ -175,7 +166,9 @@ def service_class(win: Any) -> type:
             self.runner.run()
 
         def SvcStop(self) -> None:
-            self.ReportServiceStatus(win.win32service.SERVICE_STOP_PENDING)
+            # The service manager waits this long (ms) before it considers the stop hung.
+            wait_hint = int((self.runner.shutdown_timeout + 5) * 1000)
+            self.ReportServiceStatus(win.win32service.SERVICE_STOP_PENDING, waitHint=wait_hint)
             self.runner.stop()
 
     GatewayService.__module__ = "gateway.windows_service"

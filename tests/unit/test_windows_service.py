@@ -34,10 +34,10 @@ class FakeServiceFramework:
 
     def __init__(self, args: list[str]) -> None:
         self.args = args
-        self.reported: list[int] = []
+        self.reported: list[tuple[int, int]] = []
 
-    def ReportServiceStatus(self, status: int) -> None:
-        self.reported.append(status)
+    def ReportServiceStatus(self, status: int, waitHint: int = 5000) -> None:
+        self.reported.append((status, waitHint))
 
 
 def fake_pywin32() -> SimpleNamespace:
@@ -158,7 +158,7 @@ def test_the_service_serves_until_the_service_manager_stops_it(
         service.SvcStop()
         running.join(timeout=10)
     assert not running.is_alive(), "SvcDoRun did not return after SvcStop"
-    assert service.reported == [3]  # SERVICE_STOP_PENDING
+    assert service.reported == [(3, 15_000)]  # SERVICE_STOP_PENDING, for server.shutdown_timeout and 5 s
     assert ("LogInfoMsg", f"SessionTalkGateway listening on {public}, {admin}") in win.calls
     assert Path.cwd() == program_data  # a relative store.sqlite_path lands in ProgramData
     log = (program_data / "logs" / "gateway.log").read_text()
@@ -210,3 +210,30 @@ def test_event_log_receives_warnings_and_errors_only(
     assert [record.getMessage() for record in captured.buffer] == ["directory unavailable"]
     configure_logging(LoggingSettings())
     assert captured not in logging.getLogger().handlers
+
+
+def test_a_service_stop_lets_the_call_in_progress_finish(
+    program_data: Path, demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_STORE__URL", f"sqlite:///{tmp_path / 'devices.sqlite3'}")
+    monkeypatch.setenv("GATEWAY_SECURITY__FAILURE_FLOOR_MS", "1500")  # a wrong password takes 1.5 s
+    demo = ["--demo-directory", str(demo_ldif), "--port", "0", "--no-admin"]
+    monkeypatch.setattr(windows_service, "service_serve_args", lambda: demo)
+    service = windows_service.service_class(fake_pywin32())(["SessionTalkGateway"])
+    running = threading.Thread(target=service.SvcDoRun)
+    running.start()
+    deadline = time.monotonic() + 20
+    while not service.runner.addresses and running.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [public] = service.runner.addresses
+    answers: list[tuple[int, dict[str, Any]]] = []
+    call = threading.Thread(target=lambda: answers.append(get_json(public + SEED.replace("7578743843", "wrong"))))
+    call.start()
+    time.sleep(0.5)  # the call is being answered (the failure floor holds it)
+    service.SvcStop()
+    running.join(timeout=10)
+    call.join(timeout=10)
+    assert not running.is_alive(), "SvcDoRun did not return after SvcStop"
+    assert [(status, answer["update"]) for status, answer in answers] == [(200, False)]
+    with pytest.raises(OSError):  # the listener is closed
+        urllib.request.urlopen(public + SEED, timeout=5)
