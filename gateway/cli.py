@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _main(argv)
         finally:
-            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+            if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
+                sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
     except BrokenPipeError:
         # The Python docs' recipe (signal module, "Note on SIGPIPE"): nothing more goes to the closed
         # pipe, also not the interpreter's own flush at exit.
