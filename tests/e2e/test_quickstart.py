@@ -157,7 +157,8 @@ def test_a_newcomer_gets_the_seed_answer_by_typing_the_quickstart(
             assert json.loads(answer) == json.loads(steps[f"{call}-answer"]), call
 
         recorded = run_block(steps["devices"], project, env, inside)
-        assert re.search(r"^jbloggs +3kQs875391li29 +enrolled ", recorded, re.MULTILINE), recorded
+        # devices list: the directory user once, then each of their phones
+        assert re.search(r"^uid=jbloggs,.*\n +3kQs875391li29 +enrolled ", recorded, re.MULTILINE), recorded
         outcomes = re.findall(r"^\S+ \S+  (\w+) +jbloggs ", recorded, re.MULTILINE)
         assert outcomes[0] == "login_failed" and outcomes[-1] == "enrolled", recorded  # newest first
         assert set(outcomes) <= {"login_failed", "unchanged", "enrolled"}, recorded
