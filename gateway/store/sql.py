@@ -14,9 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from gateway.errors import StoreUnavailable
+from gateway.errors import StoreRejected, StoreUnavailable
+from gateway.field_limits import LIMITS
 from gateway.fingerprint import FingerprintKeys
 from gateway.models import Device, DeviceStatus, Event
 from gateway.observer import NullObserver, Observer
@@ -37,6 +46,10 @@ _UPDATE_DEVICE = update(devices).where(
 )
 _INSERT_EVENT = insert(events)
 _PRUNE_EVERY = timedelta(hours=1)
+#: The database (or the way to it) failed, not the statement: an outage, answered "temporarily
+#: unavailable". Anything else the database refuses (DataError, IntegrityError, ProgrammingError...)
+#: is a bug, and asking again would be refused again: StoreRejected.
+_OUTAGES = (OperationalError, InterfaceError, PoolTimeout, DisconnectionError)
 
 
 class SqlTransaction:
@@ -146,11 +159,12 @@ class SqlDeviceStore:
                     result = work(tx)
                     self._prune_if_due(connection, tx.now)
                     return result
-            except IntegrityError:
+            except IntegrityError as exc:
+                # Most likely a lost insert race: the next attempt finds the winner's row.
                 if attempt == 2:
-                    raise StoreUnavailable("store write kept conflicting") from None
+                    raise _store_error(exc) from None
             except SQLAlchemyError as exc:
-                raise StoreUnavailable(f"store unavailable: {type(exc).__name__}") from None
+                raise _store_error(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def fingerprint_keys(self, refresh: bool = False) -> FingerprintKeys:
@@ -255,7 +269,7 @@ class SqlDeviceStore:
             with self.engine.connect().execution_options(**READ_ONLY) as connection:
                 return work(connection)
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"store unavailable: {type(exc).__name__}") from None
+            raise _store_error(exc) from None
         finally:
             self._observer.store_call("read", time.perf_counter() - started)
 
@@ -287,6 +301,13 @@ class SqlDeviceStore:
         removed = connection.execute(delete(events).where(events.c.at < now - self._retention)).rowcount
         if removed:
             log.info("audit trail: removed %d events older than %s days", removed, self._retention.days)
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreUnavailable | StoreRejected:
+    """An outage (the connection failed) or a bug (the statement was refused); never quotes a value."""
+    if isinstance(exc, _OUTAGES) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return StoreUnavailable(f"store unavailable: {type(exc).__name__}")
+    return StoreRejected(f"the store refused a statement: {type(exc).__name__}")
 
 
 def _user_matches(user: str) -> Any:
@@ -336,7 +357,7 @@ def _row(device: Device) -> dict[str, Any]:
         "password_changed_at": device.password_changed_at,
         "force_update": device.force_update,
         "last_seen": device.last_seen,
-        "last_source": device.last_source[:64],
+        "last_source": device.last_source[: LIMITS.source],
     }
 
 
@@ -344,11 +365,11 @@ def _event_row(event: Event) -> dict[str, Any]:
     return {
         "at": event.at,
         "outcome": event.outcome,
-        "login": event.login.lower()[:255],
+        "login": event.login.lower()[: LIMITS.username],
         "user_key": event.user_key,
-        "device_id": event.device_id[:255],
-        "source": event.source[:64],
-        "detail": event.detail,
+        "device_id": event.device_id[: LIMITS.device_id],
+        "source": event.source[: LIMITS.source],
+        "detail": event.detail[: LIMITS.event_detail],
     }
 
 

@@ -1,4 +1,8 @@
-"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create them."""
+"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create them.
+
+Columns that hold a request's values (or the directory's) are as wide as ``gateway.field_limits``
+says, the table the HTTP edge checks requests against.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +19,26 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from gateway.field_limits import LIMITS
+
 metadata = MetaData()
 
 devices = Table(
     "devices",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_key", String(255), nullable=False),
-    Column("device_id", String(255), nullable=False),
+    Column("user_key", String(LIMITS.user_key), nullable=False),
+    Column("device_id", String(LIMITS.device_id), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("login", String(255), nullable=False, default=""),
-    Column("user_dn", String(1024), nullable=False, default=""),
+    Column("login", String(LIMITS.username), nullable=False, default=""),
+    Column("user_dn", String(LIMITS.user_dn), nullable=False, default=""),
     Column("account_fingerprint", String(64)),
     Column("fingerprint_key_id", String(32)),
     Column("password_changed_at", String(64)),
     Column("force_update", Boolean, nullable=False, default=False),
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
-    Column("last_source", String(64), nullable=False, default=""),
+    Column("last_source", String(LIMITS.source), nullable=False, default=""),
     Column("version", Integer, nullable=False, default=1),
     UniqueConstraint("user_key", "device_id", name="uq_devices_user_device"),
     Index("ix_devices_login_device", "login", "device_id"),
@@ -44,11 +50,11 @@ events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(32), nullable=False),
-    Column("login", String(255), nullable=False, default=""),
-    Column("user_key", String(255), nullable=False, default=""),
-    Column("device_id", String(255), nullable=False, default=""),
-    Column("source", String(64), nullable=False, default=""),
-    Column("detail", Text, nullable=False, default=""),
+    Column("login", String(LIMITS.username), nullable=False, default=""),
+    Column("user_key", String(LIMITS.user_key), nullable=False, default=""),
+    Column("device_id", String(LIMITS.device_id), nullable=False, default=""),
+    Column("source", String(LIMITS.source), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),  # cut to LIMITS.event_detail by the store
     Index("ix_events_at", "at"),
     Index("ix_events_outcome_at", "outcome", "at"),
 )

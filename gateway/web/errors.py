@@ -8,6 +8,8 @@ from typing import Any
 
 import falcon
 
+from gateway.errors import StoreRejected
+from gateway.web.middleware import loggable_path
 from gateway.web.params import BadRequest
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,20 @@ class ErrorHandlers:
 
     def unexpected(self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
         # Falcon's default handler logs the query string, which holds the password. Log the
-        # stack without the exception's text (which could quote request data) instead.
+        # stack without the exception's text (which could quote request data) instead; a
+        # StoreRejected's text names only the database error's type.
         stack = "".join(traceback.format_tb(ex.__traceback__))
-        log.error("internal error %s while answering %s %s\n%s", type(ex).__name__, req.method, req.path, stack)
+        what = f"{type(ex).__name__} ({ex})" if isinstance(ex, StoreRejected) else type(ex).__name__
+        request_id = req.context.get("request_id", "-")
+        log.error(
+            "internal error %s in request %s while answering %s %s\n%s",
+            what,
+            request_id,
+            req.method,
+            loggable_path(req.path),
+            stack,
+            extra={"request_id": request_id},
+        )
         req.context.outcome = "internal_error"
         resp.status = falcon.HTTP_500
         resp.media = _body(self._unavailable)

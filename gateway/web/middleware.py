@@ -54,7 +54,7 @@ class RequestLog:
         log.info(
             "request %s %s outcome=%s user=%r device=%r status=%s duration_ms=%.1f source=%s",
             ctx.get("request_id", "-"),
-            _loggable_path(req.path),
+            loggable_path(req.path),
             ctx.get("outcome", "-"),
             ctx.get("username", ""),
             ctx.get("device_id", ""),
@@ -72,7 +72,7 @@ class RequestLog:
         )
 
 
-def _loggable_path(path: str) -> str:
+def loggable_path(path: str) -> str:
     """The path without a secret token: ``/provisioning/<token>`` is logged as ``/provisioning/***``."""
     head, _, rest = path.lstrip("/").partition("/")
     return f"/{head}/***" if rest else f"/{head}"

@@ -7,6 +7,9 @@ Decoding is HTML-form decoding (``application/x-www-form-urlencoded``, as browse
 libraries encode query strings): ``%XX`` escapes are UTF-8 bytes, and ``+`` is a space. A
 password containing ``+`` therefore arrives intact only as ``%2B``; a bare ``+`` becomes a space
 (and the bind fails like any wrong password). Bytes that are not valid UTF-8 are malformed.
+
+Lengths are ``gateway.field_limits``'s, the table the store's columns are sized by: a value over
+its limit is a 400 naming the parameter and the limit, so the store never meets a value it cannot hold.
 """
 
 from __future__ import annotations
@@ -15,11 +18,9 @@ import unicodedata
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
+from gateway.field_limits import LIMITS
 from gateway.models import ProvisioningRequest
 
-MAX_USERNAME = 256
-MAX_PASSWORD = 1024
-MAX_DEVICE_ID = 256
 REQUIRED = ("username", "password", "reprovision", "deviceId")
 
 
@@ -51,17 +52,21 @@ def parse_query(query_string: str) -> dict[str, str | list[str]]:
 def parse_provisioning_request(params: Mapping[str, object], source_address: str) -> ProvisioningRequest:
     values = {name: _single(params, name) for name in REQUIRED}
     username = values["username"].strip()
-    if not username or len(username) > MAX_USERNAME or _has_control(username):
+    if not username or _has_control(username):
         raise BadRequest("username is malformed")
+    # The store keeps the login lower-cased, which is longer for a few letters ("İ" becomes two).
+    _within_limit("username", max(len(username), len(username.lower())), LIMITS.username)
     password = values["password"]
-    if len(password) > MAX_PASSWORD or "\x00" in password:
+    _within_limit("password", len(password), LIMITS.password)
+    if "\x00" in password:
         raise BadRequest("password is malformed")
     reprovision = values["reprovision"].strip().lower()
     if reprovision not in ("true", "false"):
         raise BadRequest("reprovision must be true or false")
     device_id = values["deviceId"].strip()
-    if not device_id or len(device_id) > MAX_DEVICE_ID or not device_id.isprintable():
+    if not device_id or not device_id.isprintable():
         raise BadRequest("deviceId is malformed")
+    _within_limit("deviceId", len(device_id), LIMITS.device_id)
     return ProvisioningRequest(
         username=username,
         password=password,
@@ -78,6 +83,11 @@ def _single(params: Mapping[str, object], name: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{name} is given more than once")
     return value
+
+
+def _within_limit(name: str, length: int, limit: int) -> None:
+    if length > limit:
+        raise BadRequest(f"{name} is longer than {limit} characters")
 
 
 def _has_control(text: str) -> bool:
