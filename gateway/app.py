@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from gateway.directory.connection import ConnectionFactory, ConnectionSettings, 
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
 from gateway.entitlement import Entitlement
 from gateway.instrumented import InstrumentedDirectory
+from gateway.known_phones import KnownPhones, RedisDigests, redis_persistence_problem, shared_key
 from gateway.metrics import Metrics
 from gateway.observer import Observer
 from gateway.readiness import Readiness, probes_for
@@ -29,6 +31,8 @@ from gateway.web.admin import create_admin_app
 from gateway.web.errors import ErrorHandlers
 from gateway.web.middleware import NoStore, RequestLog, SourceAllowList
 from gateway.web.resources import ProvisioningResource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,11 @@ def create_app(
 def _service(
     settings: Settings, directory: Directory, store: SqlDeviceStore, clock: Callable[[], datetime], metrics: Metrics
 ) -> ProvisioningService:
+    limiter = AttemptLimiter(
+        per_account=settings.attempts.per_account,
+        per_source=settings.attempts.per_source,
+        storage_url=settings.attempts.storage_url.get_secret_value(),
+    )
     return ProvisioningService(
         directory=directory,
         store=store,
@@ -86,16 +95,36 @@ def _service(
         messages=settings.messages,
         valve=SafetyValve(settings.safety_valve, metrics),
         max_devices=settings.devices.max_per_user,
-        limiter=AttemptLimiter(
-            per_account=settings.attempts.per_account,
-            per_source=settings.attempts.per_source,
-            storage_url=settings.attempts.storage_url.get_secret_value(),
-        ),
+        limiter=limiter,
         shield=settings.security.stale_password_shield,
         failure_floor=settings.security.failure_floor_ms / 1000,
+        known_phones=known_phones(limiter, store),
+        # Half the worker threads at most wait out the failure floor; the others stay free.
+        max_delayed_answers=max(1, settings.server.threads // 2),
         now=clock,
         observer=metrics,
     )
+
+
+def known_phones(limiter: AttemptLimiter, store: SqlDeviceStore) -> KnownPhones:
+    """The known-phone memory: in the Redis the attempt limits share, else in this process."""
+    client = limiter.redis_client
+    if client is None:
+        return KnownPhones()
+    problem = redis_persistence_problem(client)
+    if problem:
+        log.warning("the Redis holding the known-phone memory may write it to disk: %s", problem)
+    return KnownPhones(
+        RedisDigests(client, "sessiontalk-gateway:known"),
+        key=lambda: _current_key(store),
+    )
+
+
+def _current_key(store: SqlDeviceStore) -> bytes:
+    """The known-phone memory's key follows the store's current fingerprint key (a rotation
+    empties the memory: phones then simply bind again)."""
+    keys = store.fingerprint_keys()
+    return shared_key(keys.keys[keys.current_id])
 
 
 def _public_app(settings: Settings, service: ProvisioningService) -> falcon.App[falcon.Request, falcon.Response]:

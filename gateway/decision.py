@@ -40,6 +40,7 @@ class Facts:
     gone: Gone | None = None
     locked: bool = False
     rate_limited: bool = False
+    known_phone: bool = False  # rate limited, but this enrolled phone presented its last good password
     password_changed: bool = False
     login: Login = Login.NOT_ATTEMPTED
     accounts: tuple[SipAccount, ...] = ()
@@ -82,6 +83,10 @@ def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the ta
         # Temporary: an enrolled phone keeps its accounts; nobody learns the state before a password.
         return Verdict(False, Outcome.LOCKED, status=DeviceStatus.ENROLLED) if f.enrolled else _failed()
     if f.rate_limited:
+        # A stranger's failures never show on a working phone: the phone that presents the
+        # password it last signed in with keeps its accounts, with no message.
+        if f.known_phone and f.enrolled:
+            return Verdict(False, Outcome.RATE_LIMITED)
         return Verdict(False, Outcome.RATE_LIMITED, "login_failed")
     if f.enrolled and f.password_changed:
         return Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)

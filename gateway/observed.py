@@ -33,6 +33,8 @@ class Observed:
     rate_limited: bool = False
     login: Login = Login.NOT_ATTEMPTED
     repeated: bool = False  # a password that already failed on this device: answered without a bind
+    counted: bool = False  # the failure was counted against the attempt limit during the bind's turn
+    known_phone: bool = False  # rate limited, but this enrolled phone presented its last good password
     avoided: str = ""  # why no bind was made, when none was (for metrics)
     detail: str = ""
 

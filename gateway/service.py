@@ -5,12 +5,13 @@ pick the row of the table, and records the outcome. Plain Python: no HTTP, no LD
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.attempts import Attempt, AttemptLimiter, account_key
+from gateway.attempts import Attempt, AttemptLimiter, Turn, account_key
 from gateway.decision import Facts, Gone, Login, Verdict, decide
 from gateway.directory import Directory
 from gateway.entitlement import Entitlement
@@ -19,6 +20,7 @@ from gateway.errors import (
     LoginRejected,
     StoreUnavailable,
 )
+from gateway.known_phones import KnownPhones
 from gateway.mapping.mapper import map_accounts
 from gateway.mapping.spec import AttributeSchema
 from gateway.models import (
@@ -39,7 +41,11 @@ from gateway.shield import FailedPasswordMemory
 from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
-_FLOORED = frozenset({Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED})
+#: Answers that take at least the failure floor: every failure a caller could tell apart by time,
+#: including a wrong password on an enrolled phone (which would confirm a guessed deviceId).
+_FLOORED = frozenset({Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED, Outcome.SIGN_IN_AGAIN, Outcome.LOCKED})
+#: Answers after which the phone holds its accounts: its password is the one it last signed in with.
+_SIGNED_IN = frozenset({Outcome.ENROLLED, Outcome.CHANGED, Outcome.UNCHANGED})
 #: An unchanged phone's "last seen" is written at most this often (each write costs a transaction).
 LAST_SEEN_REFRESH = timedelta(minutes=5)
 
@@ -67,26 +73,45 @@ class ProvisioningService:
     shield: bool = True
     failure_floor: float = 0.0  # seconds every failed sign-in takes at least (no timing oracle)
     failed_passwords: FailedPasswordMemory = field(default_factory=FailedPasswordMemory)
+    known_phones: KnownPhones = field(default_factory=KnownPhones)
+    #: Failed answers held back by the floor at one time; the others are answered at once, so a
+    #: flood of failures cannot park every worker thread in the floor's sleep.
+    max_delayed_answers: int = 4
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
     observer: Observer = field(default_factory=NullObserver)
+
+    def __post_init__(self) -> None:
+        self._delay_slots = threading.BoundedSemaphore(max(1, self.max_delayed_answers))
 
     def provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         """Answer one call from the app; never raises for a business outcome or an outage."""
         started = time.monotonic()
         result = self._answer_call(request)
         if result.outcome in _FLOORED and self.failure_floor:
-            # Unknown user, wrong password, disabled, locked, not entitled and rate-limited answers
-            # take the same minimum time, so latency does not tell them apart either.
-            self.sleep(max(0.0, self.failure_floor - (time.monotonic() - started)))
+            self._hold_to_floor(started)
         self.observer.request_finished(result.outcome.value, time.monotonic() - started)
         return result
 
+    def _hold_to_floor(self, started: float) -> None:
+        """Unknown user, wrong password, disabled, locked, not entitled and rate-limited answers
+        take the same minimum time, so latency does not tell them apart either — while a slot is
+        free. Beyond ``max_delayed_answers`` (a flood) failures are answered at once, whatever
+        their kind: the worker threads stay free for the calls that sign phones in."""
+        remaining = self.failure_floor - (time.monotonic() - started)
+        if remaining <= 0:
+            return
+        if not self._delay_slots.acquire(blocking=False):
+            self.observer.bind_avoided("floor_full")
+            return
+        try:
+            self.sleep(remaining)
+        finally:
+            self._delay_slots.release()
+
     def _answer_call(self, request: ProvisioningRequest) -> ProvisioningResult:
         if not request.password.strip():
-            self.limiter.failed(Attempt(account_key(None, request.username), request.source_address))
-            self._record_quietly(request, Outcome.LOGIN_FAILED, "empty password, no directory call")
-            return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
+            return self._empty_password(request)
         try:
             return self._provision(request)
         except DirectoryUnavailable as exc:
@@ -109,6 +134,16 @@ class ProvisioningService:
         if observed.user is None:
             return self._not_found(request, observed)
         return self._decide_and_record(request, observed)
+
+    def _empty_password(self, request: ProvisioningRequest) -> ProvisioningResult:
+        """No directory call; counted like a failure, once the limit says a new count may be added."""
+        attempt = Attempt(account_key(None, request.username), request.source_address)
+        if not self.limiter.allowed(attempt):
+            self._record_quietly(request, Outcome.RATE_LIMITED, "empty password, too many failed attempts")
+            return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+        self.limiter.failed(attempt)
+        self._record_quietly(request, Outcome.LOGIN_FAILED, "empty password, no directory call")
+        return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
 
     # -- gathering the facts -------------------------------------------------------------------
 
@@ -150,16 +185,44 @@ class ProvisioningService:
                 detail="this saved password already failed: no bind",
             )
         attempt = Attempt(account_key(user.key if user else None, request.username), request.source_address)
-        if not self.limiter.allowed(attempt):
-            return Observed(user, rate_limited=True, avoided="rate_limited", detail="too many failed attempts: no bind")
-        try:
-            bound = self.directory.verify_password(request.username, request.password, user)
-        except LoginRejected as exc:
-            observed = rejection(user, exc)
-            if observed.login is Login.WRONG_PASSWORD:
-                memory.remember(scopes, marker, request.password)
-            return observed
+        with self.limiter.turn(attempt) as turn:  # one bind per account at a time, counted before the next
+            if turn is not Turn.BIND and not self._known_user_password(turn, request, user, saved_password):
+                return self._limited(request, user, saved_password)
+            try:
+                bound = self.directory.verify_password(request.username, request.password, user)
+            except LoginRejected as exc:
+                observed = rejection(user, exc)
+                if observed.login is Login.WRONG_PASSWORD:
+                    memory.remember(scopes, marker, request.password)
+                    self.limiter.failed(attempt)
+                    observed = replace(observed, counted=True)
+                return observed
         return Observed(bound, login=Login.OK)
+
+    def _known_user_password(
+        self, turn: Turn, request: ProvisioningRequest, user: DirectoryUser | None, saved_password: bool
+    ) -> bool:
+        """Over the limit, a new phone still binds with a password one of the user's enrolled
+        phones last signed in with (a stranger's failures must not keep the user out)."""
+        if turn is not Turn.LIMITED or user is None or saved_password:
+            return False
+        return self.known_phones.user_knows(user.key, user.password_changed_at, request.password)
+
+    def _limited(self, request: ProvisioningRequest, user: DirectoryUser | None, saved_password: bool) -> Observed:
+        """Rate limited: no bind. A known phone presenting the password it last signed in with is
+        answered quietly (no error on a working phone); anyone else gets the generic failure."""
+        known = (
+            saved_password
+            and user is not None
+            and self.known_phones.phone_knows(user.key, request.device_id, user.password_changed_at, request.password)
+        )
+        return Observed(
+            user,
+            rate_limited=True,
+            known_phone=known,
+            avoided="rate_limited",
+            detail="too many failed attempts: no bind",
+        )
 
     def _bind_directly(self, request: ProvisioningRequest) -> Observed:
         observed = self._bind(request, None)
@@ -212,8 +275,11 @@ class ProvisioningService:
             verdict = self.store.run(lambda tx: self._decide_in(tx, call))
         self._report(call.observed, verdict)
         counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
-        if counted and not call.observed.repeated:
+        if counted and not (call.observed.repeated or call.observed.counted):
             self.limiter.failed(Attempt(account_key(call.user_key or None, request.username), request.source_address))
+        if call.observed.login is Login.OK and verdict.outcome in _SIGNED_IN and observed.user is not None:
+            user = observed.user
+            self.known_phones.remember(user.key, request.device_id, user.password_changed_at, request.password)
         return self._answer(verdict)
 
     def _decide_in(self, tx: SqlTransaction, call: _Call) -> Verdict:
@@ -234,6 +300,7 @@ class ProvisioningService:
             gone=call.observed.gone,
             locked=call.observed.locked,
             rate_limited=call.observed.rate_limited,
+            known_phone=call.observed.known_phone,
             password_changed=self.shield and user is not None and password_changed(device, user),
             login=call.observed.login,
             accounts=call.accounts,

@@ -170,6 +170,9 @@ class LdapConnectionFactory:
         # for a while: each retry is a failed logon that could lock the service account itself.
         self._service_refused_until = 0.0
         self._service_refusal = ""
+        # One service bind in flight at a time: simultaneous calls must not each try a wrong
+        # service password before the first refusal is known (a burst would lock the account).
+        self._service_bind_lock = threading.Lock()
 
     def run_as_service(self, operation: Callable[[Connection], T]) -> T:
         return self._run("service", operation)
@@ -282,7 +285,12 @@ class LdapConnectionFactory:
         return conn
 
     def _bind_service(self, conn: Connection, endpoint: Endpoint) -> None:
-        """Bind ``conn`` as the service account; ldap3 errors (server gone, timeout) propagate."""
+        """Bind ``conn`` as the service account, one bind at a time; ldap3 errors (server gone,
+        timeout) propagate."""
+        with self._service_bind_lock:
+            self._bind_service_now(conn, endpoint)
+
+    def _bind_service_now(self, conn: Connection, endpoint: Endpoint) -> None:
         s = self.settings
         if self._clock() < self._service_refused_until:
             _close_quietly(conn)
