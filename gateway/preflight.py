@@ -69,7 +69,35 @@ def run_checks(settings: Settings, connections: ConnectionFactory) -> Report:
     elif isinstance(connections, DemoConnectionFactory):
         _check_demo(report, connections)
     _check_store(report, settings)
+    if settings.attempts.storage_url.get_secret_value():
+        _check_shared_redis(report, settings)
     return report
+
+
+def _check_shared_redis(report: Report, settings: Settings) -> None:
+    """The Redis shared by the instances answers, and keeps nothing on disk (it holds the
+    known-phone memory: keyed hashes derived from passwords)."""
+    from redis.exceptions import RedisError
+
+    from gateway.attempts import AttemptLimiter
+    from gateway.known_phones import redis_persistence_problem
+
+    client = AttemptLimiter("", storage_url=settings.attempts.storage_url.get_secret_value()).redis_client
+    if client is None:
+        report.add("attempt-limit store", False, "attempts.storage_url names no Redis -> use redis://HOST:PORT/DB")
+        return
+    try:
+        client.ping()
+    except RedisError as exc:
+        report.add(
+            "attempt-limit store", False, f"Redis does not answer ({type(exc).__name__}) -> check attempts.storage_url"
+        )
+        return
+    problem = redis_persistence_problem(client)
+    if problem:
+        report.add("attempt-limit store", False, f"Redis writes to disk: {problem}")
+    else:
+        report.add("attempt-limit store", True, "Redis answers and keeps nothing on disk")
 
 
 def _check_store(report: Report, settings: Settings) -> None:
