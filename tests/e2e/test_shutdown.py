@@ -3,8 +3,9 @@ listeners close first, every call already sent gets its whole answer, and the pr
 within ``server.shutdown_timeout``.
 
 A real ``python -m gateway serve --demo-directory`` process; wrong-password calls take the
-failure floor (``security.failure_floor_ms``), so calls are really in flight when the signal
-comes: each has connected and sent its whole request before it. Every core runs a CPU burner
+failure floor (``security.failure_floor_ms``; at most half the worker threads wait in it, the
+other failures are answered at once), so calls are really in flight when the signal comes: each
+has connected and sent its whole request before it. Every core runs a CPU burner
 meanwhile (the quick start's Ctrl+C once took more than 15 s on a loaded machine).
 """
 
@@ -26,8 +27,9 @@ import pytest
 
 from tests.e2e.conftest import RunningGateway, start_gateway
 
-FLOOR_MS = 1000  # every wrong-password answer takes this long
-CALLS = 12  # more than the 8 worker threads: some wait in waitress's queue when the signal comes
+FLOOR_MS = 1000  # a wrong-password answer takes this long (for threads / 2 of them at a time)
+THREADS = 16
+CALLS = 16  # 8 held by the floor for 1 s when the signal comes, 8 answered at once around it
 BOUND = 10  # server.shutdown_timeout (the default)
 GENERIC = "Sign-in failed. Check your username and password."
 
@@ -50,7 +52,8 @@ def gateway(demo_ldif: Path, tmp_path: Path, floor_ms: int = FLOOR_MS, bound: fl
         "GATEWAY_ATTEMPTS__PER_SOURCE": "",
         "GATEWAY_SERVER__SHUTDOWN_TIMEOUT": str(bound),
     }
-    return start_gateway(["--demo-directory", str(demo_ldif)], tmp_path / "gateway.log", env=env)
+    args = ["--demo-directory", str(demo_ldif), "--threads", str(THREADS)]
+    return start_gateway(args, tmp_path / "gateway.log", env=env)
 
 
 def ended(running: RunningGateway) -> None:
