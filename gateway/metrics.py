@@ -2,6 +2,12 @@
 
 Labels are closed sets (outcomes, operations, reasons): never a user name, a password or a
 deviceId, so a scrape cannot leak who called.
+
+Nor why a call without a proven password was refused: a caller who can also read ``/metrics``
+would learn from a ``disabled`` or ``not_entitled`` label that the name he tried exists, and in
+which state. Such refusals, and unknown names, share one reason, ``refused_before_bind``; the
+state of each account stays in the audit trail. What the counters still reveal to someone who can
+both call and scrape is listed in docs/security.md ("The operations listener").
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Reasons the service gives for a bind not made that are answered from the search alone, before
+#: any password is proven: counted under one label, so the counter cannot tell them apart.
+REFUSED_BEFORE_BIND = frozenset({"unknown_user", "disabled", "account_expired", "not_entitled", "locked"})
 
 
 class Metrics:
@@ -55,7 +64,7 @@ class Metrics:
         self.binds.labels(result).inc()
 
     def bind_avoided(self, reason: str) -> None:
-        self.binds_avoided.labels(reason).inc()
+        self.binds_avoided.labels("refused_before_bind" if reason in REFUSED_BEFORE_BIND else reason).inc()
 
     def signed_out(self, reason: str) -> None:
         self.sign_outs.labels(reason).inc()

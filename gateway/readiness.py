@@ -1,9 +1,16 @@
 """``/readyz``: can this instance answer calls right now? Each directory server (service-account
-bind) and the store, each within a timeout."""
+bind) and the store, each within a timeout.
+
+A probe opens a new TLS connection and binds to every directory server, so its result is kept for
+``READINESS_CACHE_SECONDS``: however often (and however many at once) ``/readyz`` is called, each
+server sees at most one probe connection per period. Concurrent calls wait for the probe under
+way and share its result."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,6 +19,9 @@ from sqlalchemy import text
 from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory
 from gateway.directory.demo import DemoConnectionFactory
 from gateway.store.sql import SqlDeviceStore
+
+#: How long one probe's result answers ``/readyz`` (ready or not), in seconds.
+READINESS_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +40,32 @@ class ReadinessReport:
 
 
 class Readiness:
-    def __init__(self, probes: list[Probe], timeout: float) -> None:
+    def __init__(
+        self,
+        probes: list[Probe],
+        timeout: float,
+        *,
+        cache_seconds: float = READINESS_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._probes = probes
         self._timeout = timeout
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: tuple[float, ReadinessReport] | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(probes)), thread_name_prefix="readyz")
 
     def report(self) -> ReadinessReport:
+        """The last probe's result while it is fresh, else a new probe's (one at a time)."""
+        with self._lock:
+            if self._last is not None and self._clock() - self._last[0] < self._cache_seconds:
+                return self._last[1]
+            report = self._probe()
+            self._last = (self._clock(), report)
+            return report
+
+    def _probe(self) -> ReadinessReport:
         futures = {self._pool.submit(probe.check): probe.name for probe in self._probes}
         done, pending = concurrent.futures.wait(futures, timeout=self._timeout)
         failed = [futures[f] for f in pending] + [futures[f] for f in done if f.exception() is not None]

@@ -239,6 +239,7 @@ class ProvisioningService:
         if observed is not None:  # direct mode: the bind itself said why
             return self._decide_and_record(request, observed, device)
         if device is None:
+            self.observer.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
             attempt = Attempt(account_key(None, request.username), request.source_address)
             if not self.limiter.allowed(attempt):
                 self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import ldif
 from ldap3 import MOCK_SYNC, NONE, Connection, Server
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPDefinitionError, LDAPException
+from ldap3.core.results import RESULT_INVALID_CREDENTIALS, RESULT_SUCCESS
 
 from gateway.errors import ConfigError, DirectoryUnavailable
 
@@ -85,6 +87,7 @@ class DemoConnectionFactory:
 
     def _run(self, operation: Callable[[Connection], T]) -> T:
         conn = Connection(self._current(), client_strategy=MOCK_SYNC, raise_exceptions=False, read_only=True)
+        conn.strategy.mock_bind = types.MethodType(_slapd_simple_bind, conn.strategy)
         try:
             conn.open()
             return operation(conn)
@@ -119,3 +122,37 @@ class DemoConnectionFactory:
         if stat is not None:
             self._stamp = (stat.st_mtime_ns, stat.st_size)
         return server
+
+
+def _slapd_simple_bind(strategy: Any, request: Any, controls: Any) -> dict[str, Any]:
+    """A simple bind answered as slapd answers it for a clear-text ``userPassword``: the
+    password's octets must equal a value's octets, anything else is invalidCredentials (49).
+
+    ldap3's mock applies SASLprep to the password (a tab or another control character raised
+    ``LDAPSASLPrepError``, which the gateway reports as an outage, for existing users only) and
+    matches ``userPassword`` case-insensitively and as numbers; slapd does neither. An empty
+    password is an anonymous bind, as before (the service account of the demo is anonymous).
+    """
+    authentication = request["authentication"]
+    if authentication.getName() != "simple":
+        raise LDAPDefinitionError("only simple bind in the demo directory")
+    password = bytes(authentication["simple"])
+    name = str(request["name"])
+    code, message = RESULT_INVALID_CREDENTIALS, "invalid credentials"
+    if not password:
+        strategy.bound, code, message = "<anonymous>", RESULT_SUCCESS, ""
+    elif any(
+        password == _octets(value) for value in strategy.connection.server.dit.get(name, {}).get("userPassword", [])
+    ):
+        strategy.bound, code, message = name, RESULT_SUCCESS, ""
+    return {
+        "resultCode": code,
+        "matchedDN": "",
+        "diagnosticMessage": message,
+        "referral": None,
+        "serverSaslCreds": None,
+    }
+
+
+def _octets(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")

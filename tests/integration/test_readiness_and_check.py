@@ -3,6 +3,7 @@ part of a configuration against a real slapd (DESIGN §8)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from falcon.testing import TestClient
 
 from gateway import cli
 from gateway.app import build_gateway
+from gateway.readiness import READINESS_CACHE_SECONDS
 from gateway.settings import StoreSettings
 
 from .conftest import OpenLdapServer
@@ -21,10 +23,12 @@ def test_readyz_follows_the_directory_down_and_up(openldap: OpenLdapServer, stor
     admin = TestClient(gateway.admin)
     assert admin.simulate_get("/readyz").json == {"status": "ready", "failed": []}
     with openldap.stopped():
+        time.sleep(READINESS_CACHE_SECONDS)  # a result is kept that long
         down = admin.simulate_get("/readyz")
         assert (down.status_code, down.json) == (503, {"status": "not ready", "failed": ["directory server 1"]})
         assert "localhost" not in down.text and str(openldap.ldaps_port) not in down.text
         assert admin.simulate_get("/healthz").status_code == 200  # alive, just not ready
+    time.sleep(READINESS_CACHE_SECONDS)
     assert admin.simulate_get("/readyz").status_code == 200
 
 

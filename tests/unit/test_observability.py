@@ -91,7 +91,7 @@ def test_metrics_after_a_scripted_session(gateway: Gateway) -> None:
         'gateway_binds_total{result="ok"} 3.0',
         'gateway_binds_total{result="refused"} 1.0',
         'gateway_binds_avoided_total{reason="repeated_password"} 1.0',
-        'gateway_binds_avoided_total{reason="not_entitled"} 1.0',
+        'gateway_binds_avoided_total{reason="refused_before_bind"} 4.0',  # not entitled, 3 unknown
         'gateway_sign_outs_total{reason="password"} 1.0',
         "gateway_rate_limited_total 1.0",
         "gateway_request_seconds_count 9.0",
