@@ -348,17 +348,26 @@ class ProvisioningService:
         detail = observed.detail or (
             f"bind {observed.login.value}" if observed.login is not Login.NOT_ATTEMPTED else ""
         )
-        tx.add_event(
-            Event(
-                at=tx.now,
-                outcome=verdict.outcome.value,
-                login=call.request.username,
-                user_key=call.user_key,
-                device_id=call.request.device_id,
-                source=call.request.source_address,
-                detail=detail,
-            )
+        event = Event(
+            at=tx.now,
+            outcome=verdict.outcome.value,
+            login=call.request.username,
+            user_key=call.user_key,
+            device_id=call.request.device_id,
+            source=call.request.source_address,
+            detail=detail,
         )
+        if self._counted_only(device, verdict):
+            tx.count_event(event)
+        else:
+            tx.add_event(event)
+
+    @staticmethod
+    def _counted_only(device: Device | None, verdict: Verdict) -> bool:
+        """A failure anyone can cause that concerns no known device (no record before, none after):
+        counted per minute, source and user, not a row of its own (the store stays bounded)."""
+        failures = (Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED, Outcome.LOCKED)
+        return device is None and verdict.status is None and verdict.outcome in failures
 
     def _updated(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> Device:
         """The device record after this verdict."""
@@ -385,7 +394,9 @@ class ProvisioningService:
         return replace(base, **changes)  # type: ignore[arg-type]
 
     def _record_quietly(self, request: ProvisioningRequest, outcome: Outcome, detail: str) -> None:
-        """Audit a call that changes no device; a store outage must not change the answer."""
+        """Count a call that changes no device and names no directory user (unknown user, empty
+        password, rate limited, directory outage) in the audit trail's per-minute counts; a store
+        outage must not change the answer."""
         event = Event(
             at=self.now(),
             outcome=outcome.value,
@@ -395,7 +406,7 @@ class ProvisioningService:
             detail=detail,
         )
         try:
-            self.store.run(lambda tx: tx.add_event(event))
+            self.store.run(lambda tx: tx.count_event(event))
         except StoreUnavailable:
             log.warning("device store unavailable: event %s for %r not recorded", outcome.value, request.username)
 

@@ -9,11 +9,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -30,7 +31,7 @@ from gateway.fingerprint import FingerprintKeys
 from gateway.models import Device, DeviceStatus, Event
 from gateway.observer import NullObserver, Observer
 from gateway.store.engine import READ_ONLY
-from gateway.store.tables import devices, events, fingerprint_keys, gateway_state
+from gateway.store.tables import devices, event_counts, events, fingerprint_keys, gateway_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,18 +47,71 @@ _UPDATE_DEVICE = update(devices).where(
 )
 _INSERT_EVENT = insert(events)
 _PRUNE_EVERY = timedelta(hours=1)
+#: Rows deleted per prune transaction: each batch holds SQLite's one write lock for milliseconds.
+_PRUNE_BATCH = 1000
+#: Where counted failures beyond a cap go (a source, or a user key), so nothing goes uncounted.
+OTHER = "(other)"
+#: Distinct sources whose failures are counted in one hour; the failures of later sources that
+#: hour are counted under the source ``(other)``.
+MAX_COUNTED_SOURCES = 50
+#: Rows (minute x outcome x directory user) one source may add in one hour; later failures of that
+#: source are counted in one ``(other)`` row per outcome at the hour's start.
+MAX_ROWS_PER_SOURCE = 200
+_COUNT_BUMP = (
+    update(event_counts)
+    .where(
+        event_counts.c.minute == bindparam("k_minute"),
+        event_counts.c.source == bindparam("k_source"),
+        event_counts.c.outcome == bindparam("k_outcome"),
+        event_counts.c.user_key == bindparam("k_user_key"),
+    )
+    .values(count=event_counts.c.count + 1, last_at=bindparam("k_at"), login=bindparam("k_login"))
+)
+_SOURCE_SEEN = select(event_counts.c.id).where(
+    event_counts.c.source == bindparam("source"), event_counts.c.minute >= bindparam("hour")
+)
+_SOURCES_IN_HOUR = select(func.count(event_counts.c.source.distinct())).where(
+    event_counts.c.minute >= bindparam("hour")
+)
+_ROWS_OF_SOURCE = select(func.count()).where(
+    event_counts.c.source == bindparam("source"), event_counts.c.minute >= bindparam("hour")
+)
 #: The database (or the way to it) failed, not the statement: an outage, answered "temporarily
 #: unavailable". Anything else the database refuses (DataError, IntegrityError, ProgrammingError...)
 #: is a bug, and asking again would be refused again: StoreRejected.
 _OUTAGES = (OperationalError, InterfaceError, PoolTimeout, DisconnectionError)
 
 
+@dataclass(frozen=True)
+class EventCount:
+    """Failed calls counted together: ``count`` calls from ``source`` answered ``outcome`` in the
+    minute starting at ``minute`` (for ``user_key``/``login`` when they named a directory user).
+    A ``(other)`` source or user key holds what went beyond the caps; its ``minute`` is the hour's."""
+
+    minute: datetime
+    outcome: str
+    source: str
+    count: int
+    last_at: datetime
+    user_key: str = ""
+    login: str = ""
+
+
 class SqlTransaction:
     """The store work of one request, inside one database transaction."""
 
-    def __init__(self, connection: Connection, now: datetime) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        now: datetime,
+        *,
+        max_sources: int = MAX_COUNTED_SOURCES,
+        max_rows_per_source: int = MAX_ROWS_PER_SOURCE,
+    ) -> None:
         self._c = connection
         self.now = now
+        self._max_sources = max_sources
+        self._max_rows = max_rows_per_source
 
     def execute(self, statement: Any) -> Any:
         """Run one statement in this transaction (for the store's own administration helpers)."""
@@ -85,6 +139,59 @@ class SqlTransaction:
     def add_event(self, event: Event) -> None:
         self._c.execute(_INSERT_EVENT, _event_row(event))
 
+    def count_event(self, event: Event) -> None:
+        """Count a failed call that changes no device and concerns no known device, in the row of
+        its minute, source, outcome and directory user (an UPSERT), instead of a row of its own.
+        An unknown login is not kept (it is caller-chosen, and sometimes a password typed in the
+        wrong field); the deviceId and the reason are not kept either. Beyond the caps, the call
+        is counted under ``(other)``: rows per hour stay bounded whatever the caller sends."""
+        at = event.at
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        user_key = event.user_key[: LIMITS.user_key]
+        login = event.login.lower()[: LIMITS.username] if user_key else ""
+        key: dict[str, Any] = {
+            "minute": at.replace(second=0, microsecond=0),
+            "source": event.source[: LIMITS.source],
+            "outcome": event.outcome,
+            "user_key": user_key,
+        }
+        if self._bump(key, at, login):
+            return
+        if self._new_source_over_cap(key["source"], hour):
+            key["source"] = OTHER
+            if self._bump(key, at, login):
+                return
+        rows = int(self._c.execute(_ROWS_OF_SOURCE, {"source": key["source"], "hour": hour}).scalar_one())
+        if rows >= self._max_rows:
+            key.update(minute=hour, user_key=OTHER)
+            login = ""
+        self._upsert(key, at, login)
+
+    def _new_source_over_cap(self, source: str, hour: datetime) -> bool:
+        """A source with no row yet this hour, when the hour already counts the most sources it may."""
+        if self._c.execute(_SOURCE_SEEN, {"source": source, "hour": hour}).first() is not None:
+            return False
+        return int(self._c.execute(_SOURCES_IN_HOUR, {"hour": hour}).scalar_one()) >= self._max_sources
+
+    def _bump(self, key: dict[str, Any], at: datetime, login: str) -> bool:
+        values = {f"k_{name}": value for name, value in key.items()}
+        return bool(self._c.execute(_COUNT_BUMP, {**values, "k_at": at, "k_login": login}).rowcount)
+
+    def _upsert(self, key: dict[str, Any], at: datetime, login: str) -> None:
+        """Insert the row, or add one to it when a concurrent call inserted it first."""
+        row = {**key, "login": login, "count": 1, "last_at": at}
+        dialect = self._c.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            self._c.execute(insert(event_counts).values(row))  # a lost race: IntegrityError, run() retries
+            return
+        new = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(event_counts).values(row)
+        self._c.execute(
+            new.on_conflict_do_update(
+                index_elements=list(key),
+                set_={"count": event_counts.c.count + 1, "last_at": new.excluded.last_at, "login": new.excluded.login},
+            )
+        )
+
     def count_events(self, outcome: str, since: datetime) -> int:
         query = select(func.count()).where(events.c.outcome == outcome, events.c.at >= since)
         return int(self._c.execute(query).scalar_one())
@@ -108,8 +215,11 @@ class SqlDeviceStore:
         fingerprint_key_override: bytes | None = None,
         event_retention_days: int = 90,
         observer: Observer | None = None,
+        max_counted_sources: int = MAX_COUNTED_SOURCES,
+        max_rows_per_source: int = MAX_ROWS_PER_SOURCE,
     ) -> None:
         self.engine = engine
+        self._caps = {"max_sources": max_counted_sources, "max_rows_per_source": max_rows_per_source}
         self._observer: Observer = observer or NullObserver()
         self._now = now
         self._override = fingerprint_key_override
@@ -123,6 +233,8 @@ class SqlDeviceStore:
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
         self._next_prune = datetime.min.replace(tzinfo=UTC)
+        self._prune_lock = threading.Lock()
+        self._pruner: threading.Thread | None = None
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -147,18 +259,18 @@ class SqlDeviceStore:
         """Run ``work`` in one write transaction; a lost insert race is retried with the winner's row."""
         started = time.perf_counter()
         try:
-            return self._run(work)
+            result = self._run(work)
         finally:
             self._observer.store_call("write", time.perf_counter() - started)
+        self._prune_if_due()
+        return result
 
     def _run(self, work: Callable[[SqlTransaction], T]) -> T:
         for attempt in range(3):
             try:
                 with self._writer, self.engine.begin() as connection:
-                    tx = SqlTransaction(connection, self._now())
-                    result = work(tx)
-                    self._prune_if_due(connection, tx.now)
-                    return result
+                    tx = SqlTransaction(connection, self._now(), **self._caps)
+                    return work(tx)
             except IntegrityError as exc:
                 # Most likely a lost insert race: the next attempt finds the winner's row.
                 if attempt == 2:
@@ -225,6 +337,31 @@ class SqlDeviceStore:
         if since:
             query = query.where(events.c.at >= since)
         return self._read(lambda c: [_event(r) for r in c.execute(query).mappings()])
+
+    def list_event_counts(
+        self,
+        *,
+        user: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[EventCount]:
+        """Counted failures, newest minute first (``since`` compares the minute's start)."""
+        table = event_counts
+        query = select(table).order_by(table.c.minute.desc(), table.c.last_at.desc(), table.c.id.desc()).limit(limit)
+        if user:
+            query = query.where((table.c.login == user.lower()) | (table.c.user_key == user))
+        if outcome:
+            query = query.where(table.c.outcome == outcome)
+        if since:
+            query = query.where(table.c.minute >= since.replace(second=0, microsecond=0))
+        return self._read(lambda c: [_event_count(r) for r in c.execute(query).mappings()])
+
+    def wait_for_prune(self, timeout: float = 30.0) -> None:
+        """Wait for a prune in progress on its background thread (tests, and a command about to exit)."""
+        pruner = self._pruner
+        if pruner is not None:
+            pruner.join(timeout)
 
     def prune_devices(self, older_than: timedelta) -> int:
         cutoff = self._now() - older_than
@@ -294,13 +431,45 @@ class SqlDeviceStore:
             keys[current] = self._override
         return FingerprintKeys(current, keys)
 
-    def _prune_if_due(self, connection: Connection, now: datetime) -> None:
-        if now < self._next_prune:
+    def _prune_if_due(self) -> None:
+        """At most hourly, delete what is older than the retention on a background thread, in
+        short transactions of its own: never inside (or in front of) a request's write."""
+        now = self._now()
+        with self._prune_lock:
+            if now < self._next_prune or (self._pruner is not None and self._pruner.is_alive()):
+                return
+            self._next_prune = now + _PRUNE_EVERY
+            self._pruner = threading.Thread(target=self._prune, args=(now,), name="store-prune", daemon=True)
+            self._pruner.start()
+
+    def _prune(self, now: datetime) -> None:
+        cutoff = now - self._retention
+        try:
+            removed = self._delete_older(events, events.c.at, cutoff)
+            counted = self._delete_older(event_counts, event_counts.c.minute, cutoff)
+        except SQLAlchemyError as exc:
+            log.warning("audit trail: pruning failed (%s); retried in an hour", _store_error(exc))
             return
-        self._next_prune = now + _PRUNE_EVERY
-        removed = connection.execute(delete(events).where(events.c.at < now - self._retention)).rowcount
-        if removed:
-            log.info("audit trail: removed %d events older than %s days", removed, self._retention.days)
+        if removed or counted:
+            log.info(
+                "audit trail: removed %d events and %d counted-failure rows older than %s days",
+                removed,
+                counted,
+                self._retention.days,
+            )
+
+    def _delete_older(self, table: Any, moment: Any, cutoff: datetime) -> int:
+        """Delete in batches of ``_PRUNE_BATCH`` rows, one short transaction each."""
+        batch = delete(table).where(
+            table.c.id.in_(select(table.c.id).where(moment < cutoff).order_by(table.c.id).limit(_PRUNE_BATCH))
+        )
+        removed = 0
+        while True:
+            with self._writer, self.engine.begin() as connection:
+                deleted = int(connection.execute(batch).rowcount)
+            removed += deleted
+            if deleted < _PRUNE_BATCH:
+                return removed
 
 
 def _store_error(exc: SQLAlchemyError) -> StoreUnavailable | StoreRejected:
@@ -371,6 +540,18 @@ def _event_row(event: Event) -> dict[str, Any]:
         "source": event.source[: LIMITS.source],
         "detail": event.detail[: LIMITS.event_detail],
     }
+
+
+def _event_count(row: Any) -> EventCount:
+    return EventCount(
+        minute=_aware(row["minute"]) or datetime.now(UTC),
+        outcome=row["outcome"],
+        source=row["source"],
+        count=int(row["count"]),
+        last_at=_aware(row["last_at"]) or datetime.now(UTC),
+        user_key=row["user_key"],
+        login=row["login"],
+    )
 
 
 def _event(row: Any) -> Event:

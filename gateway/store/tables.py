@@ -59,6 +59,25 @@ events = Table(
     Index("ix_events_outcome_at", "outcome", "at"),
 )
 
+#: Failed calls that change no device and concern no known device (unknown user, wrong password
+#: on a new phone, rate limited, empty password, directory outage), counted per minute, source,
+#: outcome and directory user instead of one ``events`` row each: a hostile caller's random
+#: usernames and deviceIds cannot grow the store faster than the caps in ``sql.py`` allow.
+event_counts = Table(
+    "event_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("minute", DateTime(timezone=True), nullable=False),  # the minute's start (UTC)
+    Column("source", String(LIMITS.source), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("user_key", String(LIMITS.user_key), nullable=False, default=""),  # "" for no directory user
+    Column("login", String(LIMITS.username), nullable=False, default=""),  # a known user's login, else ""
+    Column("count", Integer, nullable=False, default=1),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("minute", "source", "outcome", "user_key", name="uq_event_counts_key"),
+    Index("ix_event_counts_source_minute", "source", "minute"),
+)
+
 fingerprint_keys = Table(
     "fingerprint_keys",
     metadata,

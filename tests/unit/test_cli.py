@@ -105,10 +105,10 @@ def test_migrate_then_check_reports_the_store_and_the_safety_valve(
 ) -> None:
     monkeypatch.setenv("GATEWAY_STORE__URL", f"sqlite:///{tmp_path / 'devices.sqlite3'}")
     code, out, _ = run(capsys, "migrate", "--demo-directory", str(demo_ldif))
-    assert code == 0 and "-> 0002" in out
+    assert code == 0 and "-> 0003" in out
     code, out, _ = run(capsys, "check", "--demo-directory", str(demo_ldif))
     assert code == 0
-    assert "[  ok] device store" in out and "schema 0002" in out
+    assert "[  ok] device store" in out and "schema 0003" in out
     assert "[  ok] safety valve" in out
 
 
