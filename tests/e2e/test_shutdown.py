@@ -155,3 +155,23 @@ def test_a_call_still_running_at_the_bound_is_cut_and_the_gateway_exits_0(
     assert code == 0, running.log()
     assert took < 4, f"exited {took:.1f} s after the signal, bound 1 s"
     assert "1 call(s) still running" in running.log()
+
+
+def test_a_second_ctrl_c_cuts_the_wait_and_exits_1(busy_machine: None, demo_ldif: Path, tmp_path: Path) -> None:
+    running = gateway(demo_ldif, tmp_path, floor_ms=5000, bound=BOUND)
+    try:
+        slow = send_call(address(running.base_url), 1)
+        time.sleep(0.5)  # being answered
+        running.process.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # draining: waiting for the call
+        assert running.process.poll() is None
+        signalled = time.monotonic()
+        running.process.send_signal(signal.SIGINT)
+        code = running.process.wait(timeout=10)
+        took = time.monotonic() - signalled
+    finally:
+        ended(running)
+    assert read_answer(slow) == (0, {})
+    assert code == 1, running.log()
+    assert took < 3, f"exited {took:.1f} s after the second Ctrl+C"
+    assert "still running after a second stop request are cut" in running.log()
