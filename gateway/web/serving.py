@@ -48,6 +48,7 @@ class Listeners:
         self._named: dict[str, BaseWSGIServer] = {}
         self._stopping = False
         self._forced = False
+        self._cut_short = False
 
     def add(self, name: str, app: Callable[..., Any], **options: Any) -> BaseWSGIServer:
         """Listen for the WSGI ``app`` now (``options``: waitress's adjustments); ``name`` finds it
@@ -70,8 +71,8 @@ class Listeners:
 
     @property
     def forced(self) -> bool:
-        """A second ``stop()`` came (calls in progress were cut without waiting)."""
-        return self._forced
+        """A second ``stop()`` cut calls in progress short (the drain did not wait for them)."""
+        return self._cut_short
 
     def stop(self) -> None:
         """Begin the drain; a second call cuts it short. Safe from a signal handler or any thread."""
@@ -103,6 +104,7 @@ class Listeners:
             if not busy:
                 break
             if self._forced or time.monotonic() >= deadline:
+                self._cut_short = self._forced
                 why = "a second stop request" if self._forced else f"{self.shutdown_timeout:g}s"
                 log.warning("stopping: %d call(s) still running after %s are cut", busy, why)
                 self._close_all(wait=0.1)
