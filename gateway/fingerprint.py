@@ -18,7 +18,12 @@ from gateway.models import SipAccount
 
 
 def canonical(accounts: Sequence[SipAccount]) -> bytes:
-    """The accounts as the phone receives them, in order, as stable JSON bytes."""
+    """The accounts as the phone receives them, in order, as stable JSON bytes.
+
+    The order counts (it is part of what the phone receives): it is made canonical where the list is
+    built (``mapping.mapper``: schema order, ``for_each`` values in natural order), so it does not
+    depend on the server or the process, and is not sorted again here.
+    """
     return json.dumps([a.to_json() for a in accounts], sort_keys=True, separators=(",", ":")).encode()
 
 
