@@ -47,6 +47,7 @@ _UPDATE_DEVICE = update(devices).where(
 )
 _INSERT_EVENT = insert(events)
 _PRUNE_EVERY = timedelta(hours=1)
+_FIRST_PRUNE_AFTER = timedelta(minutes=10)
 #: Rows deleted per prune transaction: each batch holds SQLite's one write lock for milliseconds.
 _PRUNE_BATCH = 1000
 #: Where counted failures beyond a cap go (a source, or a user key), so nothing goes uncounted.
@@ -232,7 +233,8 @@ class SqlDeviceStore:
         self._writer: contextlib.AbstractContextManager[object] = (
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
-        self._next_prune = datetime.min.replace(tzinfo=UTC)
+        # The first prune waits a while: a command's or a test's short-lived store never starts one.
+        self._next_prune = self._now() + _FIRST_PRUNE_AFTER
         self._prune_lock = threading.Lock()
         self._pruner: threading.Thread | None = None
 

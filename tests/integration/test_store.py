@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from gateway.errors import StoreOutOfDate, StoreUnavailable
+from gateway.field_limits import LIMITS
 from gateway.models import Device, DeviceStatus, Event
 from gateway.store.engine import create_store_engine
 from gateway.store.schema import current_revision, ensure_current, head_revision, upgrade
@@ -54,13 +56,46 @@ def test_migrate_from_the_previous_version_keeps_devices(engine: Engine) -> None
             ),
             {"t": NOW},
         )
-    with pytest.raises(StoreOutOfDate, match="the device store is at schema 0001, this gateway needs 0002"):
+    with pytest.raises(StoreOutOfDate, match="the device store is at schema 0001, this gateway needs 0003"):
         ensure_current(engine)
     upgrade(engine)
     ensure_current(engine)
     device = SqlDeviceStore(engine, now=lambda: NOW).find_device("k", "d")
     assert device is not None
     assert (device.login, device.status, device.password_changed_at) == ("jbloggs", DeviceStatus.ENROLLED, None)
+
+
+def test_migrate_from_0002_adds_the_counted_failures_and_keeps_the_events(engine: Engine) -> None:
+    upgrade(engine, "0002")
+    SqlDeviceStore(engine, now=lambda: NOW).run(lambda tx: tx.add_event(Event(at=NOW, outcome="enrolled", login="j")))
+    assert "event_counts" not in inspect(engine).get_table_names()
+    with pytest.raises(StoreOutOfDate, match="the device store is at schema 0002, this gateway needs 0003"):
+        ensure_current(engine)
+    assert upgrade(engine) == "0003"
+    store = SqlDeviceStore(engine, now=lambda: NOW)
+    assert [e.login for e in store.list_events()] == ["j"]
+    assert {"minute", "source", "outcome", "user_key", "login", "count", "last_at"} <= columns(engine, "event_counts")
+    assert store.list_event_counts() == []
+
+
+def test_counted_failures_add_up_in_one_row_when_calls_race(engine: Engine) -> None:
+    """Concurrent writers of the same minute, source and outcome: one row whose count is every
+    call (the UPSERT takes the insert race; on SQLite the writer lock serialises them)."""
+    upgrade(engine)
+    store = SqlDeviceStore(engine, now=lambda: NOW)
+    source = "2001:db8::1%" + "z" * 100  # cut to its column, as the events' source is
+    failure = Event(at=NOW.replace(second=17), outcome="login_failed", login="Nobody", source=source, device_id="x")
+
+    def count(_: int) -> None:
+        for _ in range(25):
+            store.run(lambda tx: tx.count_event(failure))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(count, range(8)))
+    store.wait_for_prune()
+    [row] = store.list_event_counts()
+    assert (row.minute, row.source, row.outcome, row.count) == (NOW, source[: LIMITS.source], "login_failed", 200)
+    assert (row.login, row.user_key) == ("", "")  # an unknown login is not kept: it may be a mistyped password
 
 
 def test_gateway_refuses_an_empty_store(engine: Engine) -> None:

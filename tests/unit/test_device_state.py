@@ -244,6 +244,7 @@ def test_audit_events_older_than_retention_are_pruned(make_gateway: Callable[...
     gateway.clock.now += timedelta(days=91)
     gateway.store._next_prune = gateway.clock.now  # skip the hourly wait
     gateway.call()
+    gateway.store.wait_for_prune()  # the prune runs on its own thread, after the call's write
     assert [e.outcome for e in gateway.store.list_events(user="jbloggs")] == ["unchanged"]
 
 
