@@ -17,6 +17,7 @@ from gateway.models import Device, DirectoryUser, Event
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
 from gateway.store.schema import current_revision, head_revision, upgrade
+from gateway.store.sql import OTHER, EventCount
 
 
 def add_store_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -50,7 +51,7 @@ def add_store_commands(commands: Any, add_common: Callable[[argparse.ArgumentPar
     add_common(rotate)
     rotate.set_defaults(run=_rotate)
 
-    events = commands.add_parser("events", help="the audit trail, newest first")
+    events = commands.add_parser("events", help="the audit trail and the counted failures, newest first")
     add_common(events)
     events.add_argument("--user", help="login or user key")
     events.add_argument("--device", help="deviceId")
@@ -188,19 +189,45 @@ def _rotate(args: argparse.Namespace, settings: Settings, _connections: object) 
 
 
 def _events(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
+    """Events (one per call) and counted failures (one per minute, source, outcome and user),
+    merged newest first; ``--device`` shows events only (counted failures keep no deviceId)."""
     since = datetime.now(UTC) - timedelta(hours=args.since_hours) if args.since_hours else None
-    found = _store(settings).list_events(
-        user=args.user, device_id=args.device, outcome=args.outcome, since=since, limit=args.limit
+    store = _store(settings)
+    found: list[Event | EventCount] = list(
+        store.list_events(user=args.user, device_id=args.device, outcome=args.outcome, since=since, limit=args.limit)
     )
+    if not args.device:
+        found += store.list_event_counts(user=args.user, outcome=args.outcome, since=since, limit=args.limit)
+    found.sort(key=_newest, reverse=True)
+    found = found[: args.limit]
     if args.json:
-        print(json.dumps([_event_json(e) for e in found], indent=2))
+        print(json.dumps([_event_json(e) if isinstance(e, Event) else _count_json(e) for e in found], indent=2))
         return 0
-    for event in found:
+    for entry in found:
+        if isinstance(entry, EventCount):
+            print(_count_line(entry))
+            continue
         print(
-            f"{_when(event.at)}  {event.outcome:<20} {event.login:<24} {event.device_id:<28} "
-            f"{event.source:<15} {event.detail}"
+            f"{_when(entry.at)}  {entry.outcome:<20} {entry.login:<24} {entry.device_id:<28} "
+            f"{entry.source:<15} {entry.detail}"
         )
     return 0
+
+
+def _newest(entry: Event | EventCount) -> datetime:
+    return entry.at if isinstance(entry, Event) else entry.last_at
+
+
+def _count_line(count: EventCount) -> str:
+    """``login_failed x57 from 203.0.113.9 in the minute 10:41``, and for whom (ASCII: any console)."""
+    when = count.minute.astimezone(UTC).strftime("%H:%M")
+    if count.user_key == OTHER:
+        what = f"in the hour {when} (more users than the per-source cap)"
+    elif count.user_key:
+        what = f"in the minute {when} for {count.login or count.user_key}"
+    else:
+        what = f"in the minute {when} (no known user)"
+    return f"{_when(count.last_at)}  {count.outcome} x{count.count} from {count.source} {what}"
 
 
 def _when(moment: datetime | None) -> str:
@@ -219,4 +246,20 @@ def _device_json(device: Device) -> dict[str, Any]:
 def _event_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
     data["at"] = event.at.isoformat()
+    data["count"] = 1
     return data
+
+
+def _count_json(count: EventCount) -> dict[str, Any]:
+    """A counted row in the shape of an event (no deviceId, no detail), with its count and minute."""
+    return {
+        "at": count.last_at.isoformat(),
+        "outcome": count.outcome,
+        "login": count.login,
+        "user_key": count.user_key,
+        "device_id": "",
+        "source": count.source,
+        "detail": "",
+        "count": count.count,
+        "minute": count.minute.isoformat(),
+    }
