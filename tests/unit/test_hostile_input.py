@@ -99,8 +99,8 @@ def test_plus_is_a_space_and_percent_2b_is_a_plus(demo_ldif: Path, client_for: C
     assert update("a+b+c") is False  # an unescaped + is a space
 
 
-# A tab or a soft hyphen is proven against real slapd (tests/integration): ldap3's mock SASLpreps
-# the password it receives, which real servers do not.
+# A tab or a soft hyphen is proven against real slapd (tests/integration) and on the demo directory
+# (tests/unit/test_oracles.py: it compares the octets, like slapd, where ldap3's mock SASLpreps).
 @pytest.mark.parametrize("password", ["p+ss&w%rd#1=?", "with spaces  ", "Grüße-Пароль-密码", "€%25+", " lead"])
 def test_passwords_with_special_characters_work(
     demo_ldif: Path, client_for: Callable[..., TestClient], password: str

@@ -3,6 +3,7 @@ demo directory about whether a username exists, and what ``/readyz`` costs the d
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from pathlib import Path
@@ -140,3 +141,17 @@ def test_readyz_not_ready_is_cached_too_and_says_what_failed() -> None:
     reports = [readiness.report() for _ in range(5)]
     assert {report.failed for report in reports} == {("directory server 1", "device store")}
     assert len(probed) == 2
+
+
+@pytest.mark.parametrize("password", ["tab\there", "soft\u00adhyphen", "no\u00a0break"], ids=["tab", "shy", "nbsp"])
+def test_demo_signs_in_with_the_exact_password_slapd_would_accept(
+    demo_ldif: Path, store_settings: StoreSettings, password: str
+) -> None:
+    """SASLprep would refuse the tab, drop the soft hyphen and map the no-break space; slapd
+    (and now the demo) compares the octets typed, so the exact password signs in."""
+    encoded = base64.b64encode(password.encode()).decode()  # LDIF: base64 keeps tabs and spaces
+    demo_ldif.write_text(demo_ldif.read_text().replace("userPassword: 7578743843", f"userPassword:: {encoded}"))
+    gateway = demo_gateway(demo_ldif, store_settings)
+    assert call(gateway, "jbloggs", password)["update"] is True
+    stripped = password.replace("\u00ad", "").replace("\u00a0", " ").replace("\t", "")
+    assert call(gateway, "jbloggs", stripped, "dev-2")["errmsg"] == GENERIC
