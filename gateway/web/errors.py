@@ -48,14 +48,15 @@ class ErrorHandlers:
         stack = "".join(traceback.format_tb(ex.__traceback__))
         what = f"{type(ex).__name__} ({ex})" if isinstance(ex, StoreRejected) else type(ex).__name__
         request_id = req.context.get("request_id", "-")
+        # The stack goes in ``extra``: the formatter writes it on indented lines under this one
+        # (text) or as a "stack" list (JSON), and escapes the message, which holds the method and path.
         log.error(
-            "internal error %s in request %s while answering %s %s\n%s",
+            "internal error %s in request %s while answering %s %s",
             what,
             request_id,
             req.method,
             loggable_path(req.path),
-            stack,
-            extra={"request_id": request_id},
+            extra={"request_id": request_id, "stack": stack},
         )
         req.context.outcome = "internal_error"
         resp.status = falcon.HTTP_500

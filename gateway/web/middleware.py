@@ -7,8 +7,11 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import falcon
+
+from gateway.logs import MAX_FIELD, RefusedLineBudget
 
 log = logging.getLogger("gateway.requests")
 
@@ -41,7 +44,15 @@ class SourceAllowList:
 
 
 class RequestLog:
-    """One line per request: id, outcome, user, deviceId, duration, source. Never the password."""
+    """One line per request: id, outcome, user, deviceId, duration, source. Never the password.
+
+    Every value the caller chose is quoted or percent-encoded and cut to ``MAX_FIELD`` characters
+    (the log formatter escapes whatever is left). Calls refused before any sign-in (404, 400, 403,
+    405 …) write at most ``REFUSED_LINES_PER_MINUTE`` lines of each kind a minute, then a count.
+    """
+
+    def __init__(self, budget: RefusedLineBudget | None = None) -> None:
+        self._budget = budget or RefusedLineBudget(log)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.request_id = uuid.uuid4().hex[:16]
@@ -51,28 +62,56 @@ class RequestLog:
         ctx = req.context
         started: float = ctx.get("started") or time.perf_counter()
         duration_ms = (time.perf_counter() - started) * 1000
+        outcome = str(ctx.get("outcome") or "-")
+        if _refused(outcome) and not self._budget.admit(outcome):
+            return
+        user, device = _cut(ctx.get("username")), _cut(ctx.get("device_id"))
         log.info(
             "request %s %s outcome=%s user=%r device=%r status=%s duration_ms=%.1f source=%s",
             ctx.get("request_id", "-"),
             loggable_path(req.path),
-            ctx.get("outcome", "-"),
-            ctx.get("username", ""),
-            ctx.get("device_id", ""),
+            outcome,
+            user or "",
+            device or "",
             resp.status_code if hasattr(resp, "status_code") else resp.status,
             duration_ms,
             req.remote_addr,
             extra={
                 "request_id": ctx.get("request_id"),
                 "outcome": ctx.get("outcome"),
-                "user": ctx.get("username"),
-                "device_id": ctx.get("device_id"),
+                "user": user,
+                "device_id": device,
                 "duration_ms": round(duration_ms, 1),
                 "source": req.remote_addr,
             },
         )
 
 
+def _refused(outcome: str) -> bool:
+    """A call refused before any sign-in: a malformed request, or an HTTP 4xx (no such path, method…)."""
+    return outcome == "bad_request" or outcome.startswith("http_4")
+
+
+def _cut(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_FIELD else text[:MAX_FIELD] + "…"
+
+
+#: Characters a logged path shows as they are: RFC 3986's unreserved characters and the
+#: sub-delimiters a path segment may hold. Anything else (spaces, quotes, controls, non-ASCII) is
+#: percent-encoded, so a path is one token of the request line and cannot fake its other fields.
+_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+
+
 def loggable_path(path: str) -> str:
-    """The path without a secret token: ``/provisioning/<token>`` is logged as ``/provisioning/***``."""
+    """The path without a secret token (``/provisioning/<token>`` is logged as ``/provisioning/***``),
+    percent-encoded as above and cut to ``MAX_FIELD`` characters."""
     head, _, rest = path.lstrip("/").partition("/")
-    return f"/{head}/***" if rest else f"/{head}"
+    shown = "/" + quote(head[: MAX_FIELD + 1], safe=_PATH_SAFE, errors="backslashreplace")
+    if len(shown) > MAX_FIELD:
+        shown = shown[:MAX_FIELD]
+        shown = shown[: shown.rfind("%")] if "%" in shown[-2:] else shown
+        shown += "…"
+    return f"{shown}/***" if rest else shown
