@@ -149,10 +149,15 @@ class ProvisioningService:
 
     def _observe(self, request: ProvisioningRequest, user: DirectoryUser, snapshot: Device | None) -> Observed:
         """Refuse what the search already rules out without binding; otherwise bind."""
+        enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         refused = refused_before_bind(user, self.entitlement)
         if refused is not None:
+            # Throttled exactly like an unknown name or a wrong password: the answer turns
+            # "rate limited" at the same count, so neither the body nor /metrics tells them apart.
+            attempt = Attempt(account_key(user.key, request.username), request.source_address)
+            if not enrolled and not self.limiter.allowed(attempt):
+                return Observed(user, rate_limited=True, avoided="rate_limited", detail="too many failed attempts")
             return refused
-        enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
             return Observed(user, avoided="revoked", detail="revoked device: no bind")
         if self.shield and enrolled and password_changed(snapshot, user):
@@ -239,11 +244,12 @@ class ProvisioningService:
         if observed is not None:  # direct mode: the bind itself said why
             return self._decide_and_record(request, observed, device)
         if device is None:
-            self.observer.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
             attempt = Attempt(account_key(None, request.username), request.source_address)
             if not self.limiter.allowed(attempt):
+                self.observer.bind_avoided("rate_limited")
                 self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts")
                 return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+            self.observer.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
             self.limiter.failed(attempt)
             self._record_quietly(request, Outcome.LOGIN_FAILED, "no such user")
             return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))

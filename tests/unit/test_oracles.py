@@ -20,13 +20,13 @@ GENERIC = "Sign-in failed. Check your username and password."
 CONTROL_PASSWORDS = ["a\tb", "\x01", "pass\x7f", "line\nbreak", "7578743843\r"]
 
 
-def demo_gateway(demo_ldif: Path, store: StoreSettings) -> Gateway:
+def demo_gateway(demo_ldif: Path, store: StoreSettings, per_account: str = "") -> Gateway:
     factory = demo_factory(demo_ldif)
     settings = demo_settings(
         factory,
         store=store,
         security=SecuritySettings(failure_floor_ms=0),
-        attempts=AttemptsSettings(per_account="", per_source=""),
+        attempts=AttemptsSettings(per_account=per_account, per_source=""),
     )
     return build_gateway(settings, connections=factory, directory=build_directory(settings, factory))
 
@@ -76,13 +76,16 @@ def metric_lines(gateway: Gateway) -> set[str]:
 def test_metrics_do_not_tell_an_unknown_user_from_a_disabled_or_unentitled_one(
     demo_ldif: Path, store_settings: StoreSettings, username: str
 ) -> None:
-    """A stranger who may read /metrics sends one wrong password for a name: the counters move
-    the same way whether the name is unknown, disabled or not entitled (none of them binds)."""
-    reference = demo_gateway(demo_ldif, store_settings)
-    call(reference, "nosuchuser", "Wrong-Pass-1")
-    gateway = demo_gateway(demo_ldif, store_settings)
-    call(gateway, username, "Wrong-Pass-1")
+    """A stranger who may read /metrics sends wrong passwords for a name, past the attempt limit:
+    the counters move the same way whether the name is unknown, disabled or not entitled (none of
+    them binds, and each turns "rate limited" at the same count)."""
+    reference = demo_gateway(demo_ldif, store_settings, per_account="3/15 minutes")
+    gateway = demo_gateway(demo_ldif, store_settings, per_account="3/15 minutes")
+    for n in range(5):
+        call(reference, "nosuchuser", f"Wrong-Pass-{n}")
+        call(gateway, username, f"Wrong-Pass-{n}")
     assert metric_lines(gateway) == metric_lines(reference)
+    assert any('outcome="rate_limited"' in line for line in metric_lines(gateway))
 
 
 # -- /readyz: one probe per server per cache period ----------------------------------------------
