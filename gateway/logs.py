@@ -172,13 +172,13 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-#: Request lines of each kind of refused call (404, 400, 403, 405 …) written per minute; the rest are counted.
+#: Request lines of each kind of refused call (404, 400, login_failed …) written per minute; the rest are counted.
 REFUSED_LINES_PER_MINUTE = 60
 
 
 class RefusedLineBudget:
-    """Caps the request lines that calls refused before any sign-in (a 404, a 400, a 403 …) make
-    the gateway write: the first ``per_minute`` of each kind in a minute are written; after that
+    """Caps the request lines that refused calls (a 404, a 400, a failed or rate-limited sign-in …)
+    make the gateway write: the first ``per_minute`` of each kind in a minute are written; after that
     one line says the rest of the minute's are counted, not logged, and at the minute's end one
     line gives the count. A flood of long 404 paths therefore writes about 60 short lines a minute
     instead of a line per call. ``gateway_requests_total`` still counts every call."""

@@ -47,8 +47,9 @@ class RequestLog:
     """One line per request: id, outcome, user, deviceId, duration, source. Never the password.
 
     Every value the caller chose is quoted or percent-encoded and cut to ``MAX_FIELD`` characters
-    (the log formatter escapes whatever is left). Calls refused before any sign-in (404, 400, 403,
-    405 …) write at most ``REFUSED_LINES_PER_MINUTE`` lines of each kind a minute, then a count.
+    (the log formatter escapes whatever is left). Calls that prove no password (404, 400, 403, 405,
+    a failed sign-in, a rate-limited one) write at most ``REFUSED_LINES_PER_MINUTE`` lines of each
+    kind a minute, then a count.
     """
 
     def __init__(self, budget: RefusedLineBudget | None = None) -> None:
@@ -87,9 +88,15 @@ class RequestLog:
         )
 
 
+#: Outcomes of calls that proved no password, which anyone can send at will: their lines are capped.
+#: (The audit trail in the store and ``gateway_requests_total`` count every one of them.)
+_UNPROVEN = frozenset({"bad_request", "login_failed", "rate_limited"})
+
+
 def _refused(outcome: str) -> bool:
-    """A call refused before any sign-in: a malformed request, or an HTTP 4xx (no such path, method…)."""
-    return outcome == "bad_request" or outcome.startswith("http_4")
+    """A call that proved no password: malformed, refused by HTTP (404, 403, 405 …), a failed sign-in
+    or one the attempt limit refused."""
+    return outcome in _UNPROVEN or outcome.startswith("http_4")
 
 
 def _cut(value: object) -> str | None:

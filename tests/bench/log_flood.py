@@ -3,6 +3,7 @@ long paths as fast as they can (issue 14, finding 7). Starts ``python -m gateway
 demo directory, floods it over loopback for a bounded time, and prints calls/s and log bytes/s.
 
     python -m tests.bench.log_flood --seconds 10 --connections 8 --path-bytes 7000 [--format json]
+    python -m tests.bench.log_flood --target '/provisioning?username=nobody&password=x&reprovision=false&deviceId=d'
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--path-bytes", type=int, default=7000)
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--target", default="", help="send this path and query instead (e.g. a wrong password)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="log-flood-"))
     try:
@@ -48,7 +50,7 @@ def main() -> None:
         gateway = start_gateway(["--demo-directory", str(ldif)], folder / "gateway.log", env=env)
         try:
             host, port = gateway.base_url.removeprefix("http://").rsplit(":", 1)
-            path = "/" + "B" * (args.path_bytes - 1)
+            path = args.target or "/" + "B" * (args.path_bytes - 1)
             time.sleep(0.5)
             before = gateway.log_path.stat().st_size
             started = time.monotonic()
@@ -70,7 +72,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     calls = sum(counts)
     print(
-        f"{args.format}: {calls} calls of {args.path_bytes} B paths in {elapsed:.1f} s "
+        f"{args.format}: {calls} calls of {len(path)} B paths in {elapsed:.1f} s "
         f"= {calls / elapsed:.0f} calls/s; "
         f"log grew {grown} B = {grown / elapsed / 1000:.1f} KB/s ({grown / max(calls, 1):.1f} B per call)"
     )

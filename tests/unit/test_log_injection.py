@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +195,19 @@ def test_a_404_flood_through_the_app_keeps_the_log_small_and_real_calls_logged(
     assert len(text) < 62 * 700
     assert "request lines this minute: the rest are counted, not logged" in text
     assert "enrolled" in records[-1] and re.search(r"request [0-9a-f]{16} /provisioning outcome=enrolled", text)
+
+
+def test_a_wrong_password_flood_writes_at_most_60_lines_of_each_outcome_a_minute(
+    client: TestClient, log_format: tuple[str, io.StringIO]
+) -> None:
+    fmt, stream = log_format
+    for n in range(200):
+        query = {"username": f"nobody-{n}-" + "u" * 150, "password": "x", "reprovision": "false", "deviceId": "d" * 200}
+        assert client.simulate_get("/provisioning", params=query).json["update"] is False
+    text = stream.getvalue()
+    requests = [r for r in _records(fmt, text) if "gateway.requests" in r]
+    outcomes = Counter(m.group(1) for r in requests if (m := re.search(r'outcome(?:=|": ")(\w+)', r)))
+    assert set(outcomes) <= {"login_failed", "rate_limited"}
+    assert outcomes and all(count <= 60 for count in outcomes.values()), outcomes
+    assert len(requests) <= 60 * len(outcomes) + len(outcomes)
+    assert "request lines this minute: the rest are counted, not logged" in text
