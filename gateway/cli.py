@@ -142,7 +142,8 @@ def _listeners(args: argparse.Namespace, settings: Settings, gateway: Gateway) -
     """The public listener, and the operations listener unless disabled, on one loop."""
     from gateway.web.serving import Listeners
 
-    listeners = Listeners(shutdown_timeout=settings.server.shutdown_timeout)
+    server = settings.server
+    listeners = Listeners(server.shutdown_timeout, server.connection_limit, server.channel_timeout)
     try:
         listeners.add(
             "public",

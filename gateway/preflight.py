@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,11 @@ class CheckLine:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # passes, but an admin should read it
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warning else "ok"
 
 
 @dataclass
@@ -44,12 +50,12 @@ class Report:
     def ok(self) -> bool:
         return all(line.ok for line in self.lines)
 
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        self.lines.append(CheckLine(name, ok, detail))
+    def add(self, name: str, ok: bool, detail: str, warning: bool = False) -> None:
+        self.lines.append(CheckLine(name, ok, detail, warning))
 
     def render(self) -> str:
         width = max((len(line.name) for line in self.lines), default=0)
-        rows = [f"[{'ok' if line.ok else 'FAIL':>4}] {line.name:<{width}}  {line.detail}" for line in self.lines]
+        rows = [f"[{line.status:>4}] {line.name:<{width}}  {line.detail}" for line in self.lines]
         rows.append("all checks passed" if self.ok else "some checks FAILED")
         return "\n".join(rows)
 
@@ -68,10 +74,30 @@ def run_checks(settings: Settings, connections: ConnectionFactory) -> Report:
         _check_servers(report, connections, settings)
     elif isinstance(connections, DemoConnectionFactory):
         _check_demo(report, connections)
+    _check_listener(report, settings)
     _check_store(report, settings)
     if settings.attempts.storage_url.get_secret_value():
         _check_shared_redis(report, settings)
     return report
+
+
+def _check_listener(report: Report, settings: Settings) -> None:
+    """Beyond loopback with no trusted proxy, waitress faces the internet itself (docs/security.md)."""
+    host, proxy = settings.server.host, settings.server.trusted_proxy
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback or proxy:
+        where = "loopback only" if loopback else f"behind the trusted proxy {proxy}"
+        report.add("listener", True, f"{host}:{settings.server.port}, {where}")
+    else:
+        report.add(
+            "listener",
+            True,
+            f"listening on {host} without a trusted proxy: put nginx/IIS in front, see docs/security.md",
+            warning=True,
+        )
 
 
 def _check_shared_redis(report: Report, settings: Settings) -> None:

@@ -43,6 +43,9 @@ class ServerSettings(Section):
     port: int = Field(default=8080, ge=1, le=65535)
     threads: int = Field(default=8, ge=1, le=256)
     shutdown_timeout: float = Field(default=10, ge=0, le=300)  # seconds calls in progress get on a stop
+    # waitress's limits when clients may reach it directly (docs/security.md, "Exposed without a proxy")
+    connection_limit: int = Field(default=1000, ge=10, le=100000)  # open connections, both listeners
+    channel_timeout: int = Field(default=30, ge=1, le=3600)  # seconds idle, or to send one call in full
     trusted_proxy: str = ""
     trusted_proxy_count: int = Field(default=1, ge=1, le=10)
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")

@@ -12,13 +12,23 @@ the ones still queued). ``Listeners.serve`` runs waitress's loop until ``stop()`
 
 ``stop()`` is safe from a signal handler and from any thread; a second ``stop()`` cuts the drain
 short. ``stop_on_signals`` makes SIGINT and SIGTERM (and SIGBREAK on Windows) call it.
+
+Every listener gets waitress limits fit for a GET-only service that may face the internet
+(docs/security.md, "Exposed without a proxy"): a body over 1 KB is a 413 as soon as its headers
+are read (nothing is buffered), a request line and headers over 16 KB a 431; ``server.connection_limit``
+connections at most (counted over both listeners: they share one socket map), on ``poll()`` where
+the platform has it (``select()`` stops at 1024 descriptors, 512 on Windows); a connection idle for
+``server.channel_timeout`` seconds is closed, and so is one that has taken that long to send one
+call in full (slowloris: waitress's own timeout counts any byte as activity).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,13 +46,24 @@ _TICK = 0.2
 _BACKLOG_LIMIT = 4096
 #: How long a connection that has sent nothing yet may take to send its call during the drain.
 _FIRST_BYTES_GRACE = 1.0
+#: waitress limits every listener gets (the provisioning call is a GET with a short query string).
+REQUEST_LIMITS: dict[str, Any] = {
+    "max_request_body_size": 1024,  # a bigger declared body: 413 before any of it is read
+    "max_request_header_size": 16384,  # request line + headers (IIS's http.sys default); beyond: 431
+}
+#: ``select()`` handles descriptors below 512 on Windows (CPython's FD_SETSIZE there).
+_SELECT_CONNECTIONS = 500
+#: How often unfinished calls are looked for (seconds).
+_SWEEP = 1.0
 
 
 class Listeners:
     """waitress servers sharing one socket map and loop, served in the calling thread."""
 
-    def __init__(self, shutdown_timeout: float) -> None:
+    def __init__(self, shutdown_timeout: float, connection_limit: int = 1000, channel_timeout: int = 30) -> None:
         self.shutdown_timeout = shutdown_timeout
+        self.limits = waitress_limits(connection_limit, channel_timeout)
+        self._arriving: dict[int, tuple[Any, Any, float]] = {}  # id(channel): (channel, call, first seen)
         self._map: dict[int, Any] = {}
         self._servers: list[BaseWSGIServer] = []
         self._named: dict[str, BaseWSGIServer] = {}
@@ -52,9 +73,10 @@ class Listeners:
 
     def add(self, name: str, app: Callable[..., Any], **options: Any) -> BaseWSGIServer:
         """Listen for the WSGI ``app`` now (``options``: waitress's adjustments); ``name`` finds it
-        again (``named``). A host name with several addresses gets a server for each."""
+        again (``named``). A host name with several addresses gets a server for each. ``self.limits``
+        apply unless ``options`` name them."""
         before = set(self._map)
-        create_server(app, map=self._map, **options)
+        create_server(app, map=self._map, **{**self.limits, **options})
         added = [s for fd, s in self._map.items() if fd not in before and isinstance(s, BaseWSGIServer)]
         self._servers.extend(added)
         self._named[name] = added[0]
@@ -83,8 +105,12 @@ class Listeners:
 
     def serve(self) -> bool:
         """Answer calls until ``stop()``, then drain and close; True when no call was cut."""
+        next_sweep = time.monotonic() + _SWEEP
         while not self._stopping and self._map:
             self._poll(_TICK)
+            if time.monotonic() >= next_sweep:
+                self._close_unfinished_calls()
+                next_sweep = time.monotonic() + _SWEEP
         return self._drain()
 
     def close(self) -> None:
@@ -124,6 +150,23 @@ class Listeners:
                 running += len(dispatcher.queue) + dispatcher.active_count
         return max(channels, running)
 
+    def _close_unfinished_calls(self) -> None:
+        """Close each connection that has been sending one call for more than its ``channel_timeout``
+        (a byte now and then keeps it "active" for waitress's own idle timeout)."""
+        now = time.monotonic()
+        arriving: dict[int, tuple[Any, Any, float]] = {}
+        for channel in self._channels():
+            call = channel.request  # the call being received; None once received in full
+            if call is None or channel.requests or channel.will_close:
+                continue
+            seen = self._arriving.get(id(channel))
+            if seen is None or seen[0] is not channel or seen[1] is not call:
+                seen = (channel, call, now)
+            arriving[id(channel)] = seen
+            if now - seen[2] > channel.adj.channel_timeout:
+                channel.will_close = True  # closed by the loop on its next turn, as waitress's own timeout does
+        self._arriving = arriving
+
     def _close_idle_connections(self) -> None:
         now = time.time()
         for channel in self._channels():
@@ -157,6 +200,36 @@ class Listeners:
         if self._servers:
             with contextlib.suppress(OSError):  # already closed: the loop has ended
                 self._servers[0].trigger.pull_trigger()
+
+
+def waitress_limits(connection_limit: int, channel_timeout: int) -> dict[str, Any]:
+    """waitress's adjustments for the limits above; raises the process's open-file limit (POSIX) so
+    ``connection_limit`` connections fit."""
+    use_poll = hasattr(select, "poll")
+    if not use_poll:
+        connection_limit = min(connection_limit, _SELECT_CONNECTIONS)
+    _allow_open_files(connection_limit + 100)  # and the store, the directory, logs and the wake-up pipes
+    return {
+        **REQUEST_LIMITS,
+        "connection_limit": connection_limit,
+        "channel_timeout": channel_timeout,
+        "cleanup_interval": max(1, min(30, channel_timeout // 3)),
+        "asyncore_use_poll": use_poll,
+    }
+
+
+def _allow_open_files(wanted: int) -> None:
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            log.warning("open-file limit %d: fewer than server.connection_limit connections may fit", target)
 
 
 def _close_listener(server: BaseWSGIServer) -> None:
