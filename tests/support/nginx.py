@@ -106,10 +106,11 @@ def site_config(upstreams: list[int], port: int, cert: Path, key: Path, logs: Pa
 class NginxLauncher:
     """Starts nginx processes (each in a folder of its own under ``root``) and stops them on exit."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, worker_connections: int = 64) -> None:
         if shutil.which("nginx") is None and not Path(NGINX).exists():
             pytest.skip("nginx is not installed (tests/run.sh installs it)")
         self._root = root
+        self._worker_connections = worker_connections  # clients and upstream connections together
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> NginxLauncher:
@@ -131,7 +132,7 @@ class NginxLauncher:
         port = free_port()
         (folder / "nginx.conf").write_text(
             "worker_processes 1;\npid nginx.pid;\nerror_log logs/main-error.log warn;\n"
-            "events { worker_connections 64; }\n"
+            f"events {{ worker_connections {self._worker_connections}; }}\n"
             "http {\n  access_log logs/main-access.log;\n"
             f"  client_body_temp_path {folder}/tmp; proxy_temp_path {folder}/tmp;\n"
             f"{site_config(upstreams, port, cert, key, folder / 'logs')}\n}}\n"

@@ -184,3 +184,25 @@ def test_the_windows_guides_configuration_loads(clean_environment: Path, monkeyp
     assert settings.server.trusted_proxy == "127.0.0.1"
     assert settings.server.trusted_proxy_headers == ("x-forwarded-for",)
     assert str(settings.store.sqlite_path) == r"C:\ProgramData\SessionTalkGateway\devices.sqlite3"
+
+
+def test_the_nginx_per_client_limits_are_off_by_default_and_valid_when_uncommented(tmp_path: Path) -> None:
+    # Off: behind SessionTalk's cloud every phone shares a few client addresses (DESIGN §6).
+    from tests.support.nginx import NGINX, make_certificate, site_config
+
+    text = (DEPLOY / "nginx-sessiontalk-gateway.conf").read_text()
+    active = [line for line in text.splitlines() if re.match(r"\s*limit_(req|conn)", line)]
+    assert active == [], active
+    commented = [line for line in text.splitlines() if re.match(r"\s*# limit_(req|conn)", line)]
+    assert len(commented) == 6, commented
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed")
+    _, cert, key = make_certificate(tmp_path)
+    site = site_config([8080], 8443, cert, key, tmp_path)
+    enabled = re.sub(r"(?m)^(\s*)# (limit_(?:req|conn)\S*\s)", r"\1\2", site)
+    assert enabled.count("limit_") == site.count("limit_") and "# limit_" not in enabled
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/e.log;\nevents {{}}\nhttp {{\n{enabled}\n}}\n")
+    command = [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)]
+    checked = subprocess.run(command, check=False, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
