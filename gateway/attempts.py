@@ -178,10 +178,15 @@ class AttemptLimiter:
         """May this attempt go to the directory? (Nothing is counted here.)"""
         return all(self._call("test", item, key) for item, key in self._items(attempt))
 
-    def failed(self, attempt: Attempt) -> None:
-        """Count a failed login against the account and the source address."""
+    def failed(self, attempt: Attempt, typed_name: str = "") -> None:
+        """Count a failed login against the account and the source address, and against the
+        typed name too when the account is a resolved one (``typed_name``): a flood of one name
+        is then refused before the directory is asked (``allowed`` on the typed name)."""
         for item, key in self._items(attempt):
             self._call("hit", item, key)
+        name = account_key(None, typed_name) if typed_name else ""
+        if self._account_limit is not None and name and name != attempt.account:
+            self._call("hit", self._account_limit, f"account:{name}")
 
     @contextmanager
     def turn(self, attempt: Attempt) -> Iterator[Turn]:

@@ -135,6 +135,7 @@ def _serve(args: argparse.Namespace, settings: Settings, connections: Connection
             flush=True,
         )
         listeners.serve()
+    gateway.service.store.close()  # write the failure counts still pending
     return 1 if listeners.forced else 0
 
 

@@ -110,16 +110,20 @@ class KnownPhones:
         self._key = key or (lambda: process_key)
         self._ttl = ttl
 
-    def remember(self, user_key: str, device_id: str, marker: str | None, password: str) -> None:
-        """``password`` just signed this enrolled phone in."""
+    def remember(self, user_key: str, device_id: str, marker: str | None, password: str, login: str = "") -> None:
+        """``password`` (typed as ``login``) just signed this enrolled phone in."""
         key = self._key()
-        self._digests.add(
-            [
-                _digest(key, user_key, device_id, marker, password),
-                _digest(key, user_key, _ANY_DEVICE, marker, password),
-            ],
-            self._ttl,
-        )
+        digests = [
+            _digest(key, user_key, device_id, marker, password),
+            _digest(key, user_key, _ANY_DEVICE, marker, password),
+        ]
+        if login:
+            digests.append(_digest(key, _typed(login), _ANY_DEVICE, None, password))
+        self._digests.add(digests, self._ttl)
+
+    def login_knows(self, login: str, password: str) -> bool:
+        """Did a phone sign in with this login and password (before the directory is asked)?"""
+        return _digest(self._key(), _typed(login), _ANY_DEVICE, None, password) in self._digests
 
     def phone_knows(self, user_key: str, device_id: str, marker: str | None, password: str) -> bool:
         """Is this the password this phone last signed in with?"""
@@ -131,6 +135,11 @@ class KnownPhones:
 
     def __repr__(self) -> str:
         return f"KnownPhones({type(self._digests).__name__})"
+
+
+def _typed(login: str) -> str:
+    """A typed login's own namespace (never equal to a directory key), normalized."""
+    return "typed:" + login.strip().lower()
 
 
 def _digest(key: bytes, user_key: str, device_id: str, marker: str | None, password: str) -> str:

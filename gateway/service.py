@@ -122,6 +122,10 @@ class ProvisioningService:
         return self._answer(Verdict(False, Outcome.UNAVAILABLE, "unavailable"))
 
     def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
+        if self._refused_before_lookup(request):
+            self.observer.bind_avoided("rate_limited")
+            self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts: no directory call")
+            return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
         if self.directory.searches_before_bind:
             user = self.directory.find_user(request.username)
             if user is None:
@@ -134,6 +138,14 @@ class ProvisioningService:
         if observed.user is None:
             return self._not_found(request, observed)
         return self._decide_and_record(request, observed)
+
+    def _refused_before_lookup(self, request: ProvisioningRequest) -> bool:
+        """The typed name or the source is over its limit, and no phone ever signed in with this
+        login and password: refused with no directory search and no device lookup, so a flood of
+        failing calls costs almost nothing. A known login and password take the full path, where a
+        known phone is answered quietly and a new phone of that user may still bind."""
+        typed = Attempt(account_key(None, request.username), request.source_address)
+        return not self.limiter.allowed(typed) and not self.known_phones.login_knows(request.username, request.password)
 
     def _empty_password(self, request: ProvisioningRequest) -> ProvisioningResult:
         """No directory call; counted like a failure, once the limit says a new count may be added."""
@@ -199,7 +211,7 @@ class ProvisioningService:
                 observed = rejection(user, exc)
                 if observed.login is Login.WRONG_PASSWORD:
                     memory.remember(scopes, marker, request.password)
-                    self.limiter.failed(attempt)
+                    self.limiter.failed(attempt, typed_name=request.username)
                     observed = replace(observed, counted=True)
                 return observed
         return Observed(bound, login=Login.OK)
@@ -283,10 +295,12 @@ class ProvisioningService:
         self._report(call.observed, verdict)
         counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
         if counted and not (call.observed.repeated or call.observed.counted):
-            self.limiter.failed(Attempt(account_key(call.user_key or None, request.username), request.source_address))
+            attempt = Attempt(account_key(call.user_key or None, request.username), request.source_address)
+            self.limiter.failed(attempt, typed_name=request.username)
         if call.observed.login is Login.OK and verdict.outcome in _SIGNED_IN and observed.user is not None:
             user = observed.user
-            self.known_phones.remember(user.key, request.device_id, user.password_changed_at, request.password)
+            marker = user.password_changed_at
+            self.known_phones.remember(user.key, request.device_id, marker, request.password, login=request.username)
         return self._answer(verdict)
 
     def _decide_in(self, tx: SqlTransaction, call: _Call) -> Verdict:
@@ -411,10 +425,7 @@ class ProvisioningService:
             source=request.source_address,
             detail=detail,
         )
-        try:
-            self.store.run(lambda tx: tx.count_event(event))
-        except StoreUnavailable:
-            log.warning("device store unavailable: event %s for %r not recorded", outcome.value, request.username)
+        self.store.count_later(event)  # written off the request path, with the second's other counts
 
     def _answer(self, verdict: Verdict) -> ProvisioningResult:
         errmsg = getattr(self.messages, verdict.message) if verdict.message else ""

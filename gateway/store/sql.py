@@ -31,6 +31,7 @@ from gateway.fingerprint import FingerprintKeys
 from gateway.models import Device, DeviceStatus, Event
 from gateway.observer import NullObserver, Observer
 from gateway.store.engine import READ_ONLY
+from gateway.store.pending_counts import Flusher, PendingCounts
 from gateway.store.tables import devices, event_counts, events, fingerprint_keys, gateway_state
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ _COUNT_BUMP = (
         event_counts.c.outcome == bindparam("k_outcome"),
         event_counts.c.user_key == bindparam("k_user_key"),
     )
-    .values(count=event_counts.c.count + 1, last_at=bindparam("k_at"), login=bindparam("k_login"))
+    .values(count=event_counts.c.count + bindparam("k_amount"), last_at=bindparam("k_at"), login=bindparam("k_login"))
 )
 _SOURCE_SEEN = select(event_counts.c.id).where(
     event_counts.c.source == bindparam("source"), event_counts.c.minute >= bindparam("hour")
@@ -140,7 +141,7 @@ class SqlTransaction:
     def add_event(self, event: Event) -> None:
         self._c.execute(_INSERT_EVENT, _event_row(event))
 
-    def count_event(self, event: Event) -> None:
+    def count_event(self, event: Event, amount: int = 1) -> None:
         """Count a failed call that changes no device and concerns no known device, in the row of
         its minute, source, outcome and directory user (an UPSERT), instead of a row of its own.
         An unknown login is not kept (it is caller-chosen, and sometimes a password typed in the
@@ -156,17 +157,17 @@ class SqlTransaction:
             "outcome": event.outcome,
             "user_key": user_key,
         }
-        if self._bump(key, at, login):
+        if self._bump(key, at, login, amount):
             return
         if self._new_source_over_cap(key["source"], hour):
             key["source"] = OTHER
-            if self._bump(key, at, login):
+            if self._bump(key, at, login, amount):
                 return
         rows = int(self._c.execute(_ROWS_OF_SOURCE, {"source": key["source"], "hour": hour}).scalar_one())
         if rows >= self._max_rows:
             key.update(minute=hour, user_key=OTHER)
             login = ""
-        self._upsert(key, at, login)
+        self._upsert(key, at, login, amount)
 
     def _new_source_over_cap(self, source: str, hour: datetime) -> bool:
         """A source with no row yet this hour, when the hour already counts the most sources it may."""
@@ -174,13 +175,14 @@ class SqlTransaction:
             return False
         return int(self._c.execute(_SOURCES_IN_HOUR, {"hour": hour}).scalar_one()) >= self._max_sources
 
-    def _bump(self, key: dict[str, Any], at: datetime, login: str) -> bool:
+    def _bump(self, key: dict[str, Any], at: datetime, login: str, amount: int) -> bool:
         values = {f"k_{name}": value for name, value in key.items()}
-        return bool(self._c.execute(_COUNT_BUMP, {**values, "k_at": at, "k_login": login}).rowcount)
+        bump = {**values, "k_at": at, "k_login": login, "k_amount": amount}
+        return bool(self._c.execute(_COUNT_BUMP, bump).rowcount)
 
-    def _upsert(self, key: dict[str, Any], at: datetime, login: str) -> None:
-        """Insert the row, or add one to it when a concurrent call inserted it first."""
-        row = {**key, "login": login, "count": 1, "last_at": at}
+    def _upsert(self, key: dict[str, Any], at: datetime, login: str, amount: int) -> None:
+        """Insert the row, or add to it when a concurrent call inserted it first."""
+        row = {**key, "login": login, "count": amount, "last_at": at}
         dialect = self._c.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             self._c.execute(insert(event_counts).values(row))  # a lost race: IntegrityError, run() retries
@@ -189,7 +191,11 @@ class SqlTransaction:
         self._c.execute(
             new.on_conflict_do_update(
                 index_elements=list(key),
-                set_={"count": event_counts.c.count + 1, "last_at": new.excluded.last_at, "login": new.excluded.login},
+                set_={
+                    "count": event_counts.c.count + new.excluded.count,
+                    "last_at": new.excluded.last_at,
+                    "login": new.excluded.login,
+                },
             )
         )
 
@@ -237,6 +243,10 @@ class SqlDeviceStore:
         self._next_prune = self._now() + _FIRST_PRUNE_AFTER
         self._prune_lock = threading.Lock()
         self._pruner: threading.Thread | None = None
+        self._counts = PendingCounts()
+        self._flusher: Flusher | None = None
+        self._flusher_lock = threading.Lock()
+        self._flushing = threading.Lock()  # one write of the counts at a time: a reader waits for it
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -280,6 +290,39 @@ class SqlDeviceStore:
             except SQLAlchemyError as exc:
                 raise _store_error(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def count_later(self, event: Event) -> None:
+        """Count a failed call that concerns no known device (``SqlTransaction.count_event``):
+        added in memory now, written with the other counts of the same second by a background
+        thread, so a flood of failing calls costs no write transaction each."""
+        self._counts.add(event)
+        if self._flusher is None:
+            with self._flusher_lock:
+                if self._flusher is None:
+                    self._flusher = Flusher(self.flush_counts)
+
+    def flush_counts(self) -> None:
+        """Write the pending counts in one transaction (an outage keeps them for the next try)."""
+        with self._flushing:
+            self._flush_counts()
+
+    def _flush_counts(self) -> None:
+        counts = self._counts.take()
+        if not counts:
+            return
+        try:
+            self._run(lambda tx: _count_all(tx, counts))
+        except StoreUnavailable as exc:
+            self._counts.give_back(counts)
+            log.warning("device store unavailable: %d failure count(s) kept for the next write (%s)", len(counts), exc)
+        except Exception:  # a background thread must not die; the counts are advisory
+            log.exception("failure counts not written")
+
+    def close(self) -> None:
+        """Write what is pending and stop the background writer (at shutdown)."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop()
 
     def fingerprint_keys(self, refresh: bool = False) -> FingerprintKeys:
         """The shared keys (created on first use); refreshed when a device names an unknown key."""
@@ -349,6 +392,7 @@ class SqlDeviceStore:
         limit: int = 100,
     ) -> list[EventCount]:
         """Counted failures, newest minute first (``since`` compares the minute's start)."""
+        self.flush_counts()
         table = event_counts
         query = select(table).order_by(table.c.minute.desc(), table.c.last_at.desc(), table.c.id.desc()).limit(limit)
         if user:
@@ -479,6 +523,11 @@ def _store_error(exc: SQLAlchemyError) -> StoreUnavailable | StoreRejected:
     if isinstance(exc, _OUTAGES) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         return StoreUnavailable(f"store unavailable: {type(exc).__name__}")
     return StoreRejected(f"the store refused a statement: {type(exc).__name__}")
+
+
+def _count_all(tx: SqlTransaction, counts: list[tuple[Event, int]]) -> None:
+    for event, amount in counts:
+        tx.count_event(event, amount)
 
 
 def _user_matches(user: str) -> Any:

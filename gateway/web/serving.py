@@ -38,6 +38,8 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
+from gateway.web.fair_queue import fair_dispatcher
+
 log = logging.getLogger(__name__)
 
 #: How often the loop looks at the stop flag even when nothing wakes it (seconds).
@@ -76,7 +78,8 @@ class Listeners:
         again (``named``). A host name with several addresses gets a server for each. ``self.limits``
         apply unless ``options`` name them."""
         before = set(self._map)
-        create_server(app, map=self._map, **{**self.limits, **options})
+        dispatcher = fair_dispatcher(options.get("threads", 4), options.get("trusted_proxy"))
+        create_server(app, map=self._map, _dispatcher=dispatcher, **{**self.limits, **options})
         added = [s for fd, s in self._map.items() if fd not in before and isinstance(s, BaseWSGIServer)]
         self._servers.extend(added)
         self._named[name] = added[0]

@@ -146,9 +146,11 @@ def measure(
                 assert answer.status_code == 200 and answer.json["update"] is False
 
         drive(WARM_UP)
+        store.flush_counts()
         store.wait_for_prune()
         bytes_before, rss_before, rows_before = store_bytes(engine, path), rss(), _rows(engine)
         drive(calls)
+        store.close()  # write the counts still pending (a serving gateway writes them within a second)
         store.wait_for_prune()
         grown = store_bytes(engine, path) - bytes_before
         rss_grown = rss() - rss_before
