@@ -13,7 +13,6 @@ the ACCEPT lines on its LDAPS port while one app calls a gateway in a loop (one 
 from __future__ import annotations
 
 import logging
-import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -21,49 +20,24 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .conftest import OPENLDAP_COMMANDS, OpenLdapServer, _dirlab, _missing_commands, _run_script
+from .conftest import OpenLdapServer
+from .counted_slapd import CountedSlapd, counted_slapd
 from .gateway_under_test import UNAVAILABLE, UNCHANGED, Phone, PhoneFor, openldap_settings
 
 if TYPE_CHECKING:
     from gateway.settings import StoreSettings
 
 INSTANCE = "openldap-conns"
-#: slapd run with this debug level logs each accepted connection (OpenLDAP 2.5: "ACCEPT from").
-LOGGED = {"INSTANCE": INSTANCE, "SLAPD_DEBUG": "stats"}
 pytestmark = pytest.mark.slapd  # a slapd of its own (the marker conftest gives fixture users)
 
 CALLS = 100  # per phase
 USER, EXTENSION = "alice", "1001"  # in the script's data; password "alicepw"
 
 
-class CountedSlapd:
-    """A private slapd whose accepted LDAPS connections can be counted from its log."""
-
-    def __init__(self) -> None:
-        _run_script("openldap.sh", "start", env=LOGGED)
-        self.server = OpenLdapServer.from_env_file(_dirlab() / INSTANCE / "openldap.env")
-        self.log = self.server.dir / "slapd.log"
-        self._accept = re.compile(rf"ACCEPT from IP=\S+ \(IP=\S+:{self.server.ldaps_port}\)")
-
-    def accepted(self) -> int:
-        """LDAPS connections accepted so far (the log survives restarts: slapd appends to it)."""
-        with self.log.open(errors="replace") as lines:
-            return sum(1 for line in lines if self._accept.search(line))
-
-    def stop(self) -> None:
-        _run_script("openldap.sh", "stop", env=LOGGED)
-
-    def start(self) -> None:
-        _run_script("openldap.sh", "restart", env=LOGGED)
-
-
 @pytest.fixture(scope="module")
 def counted() -> Iterator[CountedSlapd]:
-    if _missing_commands(OPENLDAP_COMMANDS):
-        pytest.skip("real-slapd tests need slapd and ldap-utils")
-    slapd = CountedSlapd()
-    yield slapd
-    slapd.stop()
+    with counted_slapd(INSTANCE) as slapd:
+        yield slapd
 
 
 def calls(phone: Phone, count: int) -> tuple[list[dict[str, object]], float]:

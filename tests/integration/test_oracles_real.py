@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 import time
@@ -29,44 +28,23 @@ from gateway.demo import DEMO_DIRECTORY
 from gateway.demo.settings import demo_factory, demo_settings
 from gateway.settings import SecuritySettings
 
-from .conftest import OPENLDAP_COMMANDS, OpenLdapServer, _dirlab, _missing_commands, _run_script
+from .counted_slapd import CountedSlapd, counted_slapd
 from .gateway_under_test import MESSAGES, PhoneFor, answer, openldap_settings
 
 if TYPE_CHECKING:
     from gateway.settings import StoreSettings
 
 INSTANCE = "openldap-oracles"
-LOGGED = {"INSTANCE": INSTANCE, "SLAPD_DEBUG": "stats"}
 pytestmark = pytest.mark.slapd
 
 CONTROL_PASSWORDS = ["a\tb", "\x01", "pass\x7f", "line\nbreak", "alicepw\r"]
 GENERIC = answer(False, MESSAGES.login_failed)
 
 
-class CountedSlapd:
-    """A private slapd whose accepted LDAPS connections can be counted from its log."""
-
-    def __init__(self) -> None:
-        _run_script("openldap.sh", "start", env=LOGGED)
-        self.server = OpenLdapServer.from_env_file(_dirlab() / INSTANCE / "openldap.env")
-        self.log = self.server.dir / "slapd.log"
-        self._accept = re.compile(rf"ACCEPT from IP=\S+ \(IP=\S+:{self.server.ldaps_port}\)")
-
-    def accepted(self) -> int:
-        with self.log.open(errors="replace") as lines:
-            return sum(1 for line in lines if self._accept.search(line))
-
-    def stop(self) -> None:
-        _run_script("openldap.sh", "stop", env=LOGGED)
-
-
 @pytest.fixture(scope="module")
 def counted() -> Iterator[CountedSlapd]:
-    if _missing_commands(OPENLDAP_COMMANDS):
-        pytest.skip("real-slapd tests need slapd and ldap-utils")
-    slapd = CountedSlapd()
-    yield slapd
-    slapd.stop()
+    with counted_slapd(INSTANCE) as slapd:
+        yield slapd
 
 
 def settled(counted: CountedSlapd) -> int:
