@@ -20,7 +20,7 @@ from gateway.settings import AttemptsSettings, SecuritySettings, Settings, Store
 
 from .conftest import OpenLdapServer
 from .directory_admin import OpenLdapSandbox, OpenLdapUser, read_entry
-from .gateway_under_test import LOGIN_FAILED, UNAVAILABLE, UNCHANGED, PhoneFor, openldap_settings
+from .gateway_under_test import LOGIN_FAILED, UNAVAILABLE, UNCHANGED, Phone, PhoneFor, openldap_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BURST = 16
@@ -44,6 +44,13 @@ def redis_running() -> None:
         pytest.skip("Redis is not running on 127.0.0.1:6379")
 
 
+def instances_of(phone_for: PhoneFor, settings: Settings, count: int) -> list[Phone]:
+    """``count`` gateway instances on one store (and, for more than one, one Redis)."""
+    if count > 1:
+        redis_running()
+    return [phone_for(settings) for _ in range(count)]
+
+
 def burst(calls: list[Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every call at once, each on its own thread (as waitress's workers would run them)."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
@@ -62,10 +69,8 @@ def test_simultaneous_wrong_passwords_cost_at_most_the_configured_binds(
     store_settings: StoreSettings,
     instances: int,
 ) -> None:
-    if instances > 1:
-        redis_running()
     user = openldap_sandbox.user("4401")
-    gateways = [phone_for(gateway_settings(openldap, store_settings, shared=instances > 1)) for _ in range(instances)]
+    gateways = instances_of(phone_for, gateway_settings(openldap, store_settings, shared=instances > 1), instances)
 
     def wrong(n: int) -> Callable[[], dict[str, Any]]:
         phone = gateways[n % instances]
@@ -106,10 +111,8 @@ def test_a_strangers_failures_never_show_on_the_users_enrolled_phone(
     store_settings: StoreSettings,
     instances: int,
 ) -> None:
-    if instances > 1:
-        redis_running()
     user = openldap_sandbox.user("4404")
-    gateways = [phone_for(gateway_settings(openldap, store_settings, shared=instances > 1)) for _ in range(instances)]
+    gateways = instances_of(phone_for, gateway_settings(openldap, store_settings, shared=instances > 1), instances)
     gateways[0].enrol(user.uid, user.password, device="users-phone")
 
     phone_answers: list[dict[str, Any]] = []
