@@ -11,21 +11,22 @@ from pathlib import Path
 
 import falcon
 
-from gateway.attempts import AttemptLimiter
-from gateway.directory import Directory
 from gateway.directory.connection import ConnectionFactory, ConnectionSettings, Endpoint, LdapConnectionFactory
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
-from gateway.entitlement import Entitlement
-from gateway.instrumented import InstrumentedDirectory
-from gateway.known_phones import KnownPhones, RedisDigests, redis_persistence_problem, shared_key
-from gateway.metrics import Metrics
-from gateway.observer import Observer
-from gateway.readiness import Readiness, probes_for
-from gateway.safety_valve import SafetyValve
-from gateway.service import ProvisioningService
+from gateway.directory.probes import readiness_checks
+from gateway.ops.instrumented import InstrumentedDirectory
+from gateway.ops.metrics import Metrics
+from gateway.ops.readiness import Probe, Readiness
+from gateway.provisioning.attempts import AttemptLimiter
+from gateway.provisioning.entitlement import Entitlement
+from gateway.provisioning.known_phones import KnownPhones, RedisDigests, redis_persistence_problem, shared_key
+from gateway.provisioning.ports import Directory
+from gateway.provisioning.safety_valve import SafetyValve
+from gateway.provisioning.service import ProvisioningService
+from gateway.provisioning.telemetry import Telemetry
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import ensure_current
+from gateway.store.revisions import ensure_current
 from gateway.store.sql import SqlDeviceStore
 from gateway.web.admin import create_admin_app
 from gateway.web.errors import ErrorHandlers
@@ -59,13 +60,19 @@ def build_gateway(
     if directory is None:
         connections = connections or connection_factory(settings)
         directory = build_directory(settings, connections)
-    store = store or build_store(settings, now=clock, observer=metrics)
+    store = store or build_store(settings, now=clock, telemetry=metrics)
     service = _service(settings, InstrumentedDirectory(directory, metrics), store, clock, metrics)
     readiness = Readiness(
-        probes_for(connections, store, name_servers=settings.admin.readiness_names_servers),
+        _probes(connections, store, name_servers=settings.admin.readiness_names_servers),
         timeout=settings.admin.readiness_timeout,
     )
     return Gateway(_public_app(settings, service), create_admin_app(metrics, readiness), service, metrics)
+
+
+def _probes(connections: ConnectionFactory | None, store: SqlDeviceStore, *, name_servers: bool) -> list[Probe]:
+    """``/readyz``'s probes: the directory's own checks, then the store's."""
+    checks = readiness_checks(connections, name_servers=name_servers)
+    return [*(Probe(name, check) for name, check in checks), Probe("device store", store.ping)]
 
 
 def create_app(
@@ -102,7 +109,7 @@ def _service(
         # Half the worker threads at most wait out the failure floor; the others stay free.
         max_delayed_answers=max(1, settings.server.threads // 2),
         now=clock,
-        observer=metrics,
+        telemetry=metrics,
     )
 
 
@@ -153,7 +160,7 @@ def build_store(
     *,
     now: Callable[[], datetime] | None = None,
     check_schema: bool = True,
-    observer: Observer | None = None,
+    telemetry: Telemetry | None = None,
 ) -> SqlDeviceStore:
     """The device store; refuses (``StoreOutOfDate``) a schema that is not this gateway's."""
     engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
@@ -165,7 +172,7 @@ def build_store(
         now=now or (lambda: datetime.now(UTC)),
         fingerprint_key_override=hashlib.sha256(override.encode()).digest() if override else None,
         event_retention_days=settings.store.event_retention_days,
-        observer=observer,
+        telemetry=telemetry,
     )
 
 

@@ -1,4 +1,4 @@
-"""Domain errors. They know nothing of HTTP: ``gateway.service`` turns them into answers."""
+"""Domain errors. They know nothing of HTTP: ``gateway.provisioning.service`` turns them into answers."""
 
 from __future__ import annotations
 

@@ -304,7 +304,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        from gateway.secrets import KeyringSource
+        from gateway.credential_store import KeyringSource
 
         return init_settings, env_settings, _FileSource(settings_cls), file_secret_settings, KeyringSource(settings_cls)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from gateway.ops.logs import event_log_handler
+
 if TYPE_CHECKING:
     from gateway.web.serving import Listeners
 
@@ -35,7 +37,6 @@ DISPLAY_NAME = "SessionTalk provisioning gateway"
 DESCRIPTION = "Answers SessionTalk provisioning calls with SIP accounts built from the corporate directory."
 #: The Event Log source of the gateway's own log lines (``logging.windows_event_log``); the
 #: service's start/stop messages use the service name, which pywin32 registers for itself.
-EVENT_SOURCE = "SessionTalk Gateway"
 #: Where pythonservice.exe finds the class (the registry's PythonClass value), also when this
 #: module runs as ``__main__``.
 CLASS_STRING = "gateway.windows_service.GatewayService"
@@ -87,7 +88,7 @@ class GatewayRunner:
         or ``OSError`` (the port is taken) with a message fit for the Event Log."""
         from gateway.app import build_gateway
         from gateway.cli import _listeners, _load
-        from gateway.logs import configure_logging
+        from gateway.ops.logs import configure_logging
 
         settings, connections = _load(self._args)
         configure_logging(settings.logging, file=self._log_file)
@@ -120,17 +121,6 @@ class GatewayRunner:
         if listeners is not None:
             listeners.stop()
         return self._stopped.wait(self.shutdown_timeout + 5 if timeout is None else timeout)
-
-
-def event_log_handler() -> logging.Handler:
-    """Warnings and errors to the Application log, source ``SessionTalk Gateway``.
-
-    Registering the source needs an administrator: ``install`` does it (the service account
-    then only writes, which needs no right)."""
-    handler = logging.handlers.NTEventLogHandler(EVENT_SOURCE)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    return handler
 
 
 def _pywin32() -> SimpleNamespace:

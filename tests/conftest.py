@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from gateway.demo import DEMO_DIRECTORY
 from gateway.settings import StoreSettings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import upgrade
+from gateway.store.revisions import upgrade
 
 
 @pytest.fixture

@@ -13,37 +13,10 @@ Vocabulary (as in django-auth-ldap):
 - *bind*: checking the password by authenticating as the user DN, on a connection no other
   thread uses at that moment.
 
-``Directory`` is the interface the service sees; ``ldap.LdapDirectory`` implements it over a
+``gateway.provisioning.ports.Directory`` is the interface the service sees (a port of the service,
+so that the service imports nothing of this package); ``ldap.LdapDirectory`` implements it over a
 connection factory (``connection.LdapConnectionFactory`` for real servers,
 ``demo.DemoConnectionFactory`` for the built-in LDIF directory).
 """
 
 from __future__ import annotations
-
-from typing import Protocol
-
-from gateway.models import DirectoryUser
-
-
-class Directory(Protocol):
-    """What the provisioning service needs from a directory."""
-
-    @property
-    def searches_before_bind(self) -> bool:
-        """True in search mode: ``find_user`` can answer before any password is checked."""
-
-    def find_user(self, login: str) -> DirectoryUser | None:
-        """Search the user with the service account. ``None``: no such user (definitive).
-
-        Raises ``DirectoryUnavailable`` when no server answered definitively.
-        """
-
-    def verify_password(self, login: str, password: str, user: DirectoryUser | None) -> DirectoryUser:
-        """Bind as the user; return the entry (read after the bind in direct mode).
-
-        Raises a ``LoginRejected`` subclass saying why, or ``DirectoryUnavailable``.
-        """
-
-    def canary(self) -> bool:
-        """Does the search base still hold users? Checked before a user counts as deleted, so a
-        wrong base DN or filter, or a lost ACL, looks like an outage and signs no phone out."""

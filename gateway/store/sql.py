@@ -27,9 +27,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.errors import StoreRejected, StoreUnavailable
 from gateway.field_limits import LIMITS
-from gateway.fingerprint import FingerprintKeys
 from gateway.models import Device, DeviceStatus, Event
-from gateway.observer import NullObserver, Observer
+from gateway.provisioning.fingerprint import FingerprintKeys
+from gateway.provisioning.telemetry import NullTelemetry, Telemetry
 from gateway.store.engine import READ_ONLY
 from gateway.store.pending_counts import Flusher, PendingCounts
 from gateway.store.tables import devices, event_counts, events, fingerprint_keys, gateway_state
@@ -221,13 +221,13 @@ class SqlDeviceStore:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         fingerprint_key_override: bytes | None = None,
         event_retention_days: int = 90,
-        observer: Observer | None = None,
+        telemetry: Telemetry | None = None,
         max_counted_sources: int = MAX_COUNTED_SOURCES,
         max_rows_per_source: int = MAX_ROWS_PER_SOURCE,
     ) -> None:
         self.engine = engine
         self._caps = {"max_sources": max_counted_sources, "max_rows_per_source": max_rows_per_source}
-        self._observer: Observer = observer or NullObserver()
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._now = now
         self._override = fingerprint_key_override
         self._retention = timedelta(days=event_retention_days)
@@ -273,7 +273,7 @@ class SqlDeviceStore:
         try:
             result = self._run(work)
         finally:
-            self._observer.store_call("write", time.perf_counter() - started)
+            self._telemetry.store_call("write", time.perf_counter() - started)
         self._prune_if_due()
         return result
 
@@ -290,6 +290,11 @@ class SqlDeviceStore:
             except SQLAlchemyError as exc:
                 raise _store_error(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def ping(self) -> None:
+        """Raise unless the database answers (``/readyz``)."""
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
 
     def count_later(self, event: Event) -> None:
         """Count a failed call that concerns no known device (``SqlTransaction.count_event``):
@@ -454,7 +459,7 @@ class SqlDeviceStore:
         except SQLAlchemyError as exc:
             raise _store_error(exc) from None
         finally:
-            self._observer.store_call("read", time.perf_counter() - started)
+            self._telemetry.store_call("read", time.perf_counter() - started)
 
     def _load_keys(self) -> FingerprintKeys:
         def load(tx: SqlTransaction) -> list[Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.readiness import Readiness
+from gateway.ops.metrics import CONTENT_TYPE, Metrics
+from gateway.ops.readiness import Readiness
 
 
 class Health:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import falcon
 
-from gateway.logs import MAX_FIELD, RefusedLineBudget
+from gateway.ops.logs import MAX_FIELD, RefusedLineBudget
 
 log = logging.getLogger("gateway.requests")
 

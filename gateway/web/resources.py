@@ -6,7 +6,7 @@ import hmac
 
 import falcon
 
-from gateway.service import ProvisioningService
+from gateway.provisioning.service import ProvisioningService
 from gateway.web.params import parse_provisioning_request, parse_query
 
 

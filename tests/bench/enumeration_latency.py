@@ -28,7 +28,7 @@ from ldap3 import Connection, Server
 from gateway.app import build_gateway
 from gateway.settings import AttemptsSettings, SecuritySettings, Settings, StoreSettings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import upgrade
+from gateway.store.revisions import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 DIRLAB = Path(os.environ.get("DIRLAB", "/tmp/gateway-dirlab"))

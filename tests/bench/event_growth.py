@@ -40,7 +40,7 @@ from gateway.app import build_directory, create_app
 from gateway.demo.settings import demo_factory, demo_settings
 from gateway.settings import AttemptsSettings, SecuritySettings, StoreSettings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import upgrade
+from gateway.store.revisions import upgrade
 from gateway.store.sql import SqlDeviceStore, SqlTransaction
 from gateway.store.tables import event_counts, events
 

@@ -37,7 +37,7 @@ BUCKETS = (
     ("store: SQLAlchemy + sqlite3/psycopg", ("(sqlalchemy/", "(sqlite3/", "(psycopg/", "(gateway/store/")),
     ("directory: ldap3 + pyasn1 + ssl", ("(ldap3/", "(pyasn1/", "(ssl.py", "(gateway/directory/")),
     ("logging (the request log line)", ("(logging/",)),
-    ("mapping + fingerprint", ("(gateway/mapping/", "(gateway/fingerprint.py")),
+    ("mapping + fingerprint", ("(gateway/mapping/", "(gateway/provisioning/fingerprint.py")),
     ("gateway: service, decision, web", ("(gateway/",)),
     ("falcon", ("(falcon/",)),
     ("waitress (HTTP parsing, sockets, task queue)", ("(waitress/",)),

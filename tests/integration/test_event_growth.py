@@ -27,7 +27,7 @@ from gateway.demo.settings import demo_factory, demo_settings
 from gateway.models import Event
 from gateway.settings import AttemptsSettings, SecuritySettings, StoreSettings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import upgrade
+from gateway.store.revisions import upgrade
 from gateway.store.sql import OTHER, SqlDeviceStore
 from gateway.store.tables import event_counts, events
 from tests.support.postgres import private_schema

@@ -13,8 +13,8 @@ import redis
 
 from gateway.app import build_directory, build_gateway
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.known_phones import KnownPhones, RedisDigests, redis_persistence_problem
-from gateway.preflight import run_checks
+from gateway.ops.preflight import run_checks
+from gateway.provisioning.known_phones import KnownPhones, RedisDigests, redis_persistence_problem
 from gateway.settings import AttemptsSettings, StoreSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -11,7 +11,7 @@ from falcon.testing import TestClient
 
 from gateway import cli
 from gateway.app import build_gateway
-from gateway.readiness import READINESS_CACHE_SECONDS
+from gateway.ops.readiness import READINESS_CACHE_SECONDS
 from gateway.settings import StoreSettings
 
 from .conftest import OpenLdapServer

@@ -11,8 +11,8 @@ import redis
 from falcon.testing import TestClient
 
 from gateway.app import build_directory, build_gateway
-from gateway.attempts import Attempt, AttemptLimiter
 from gateway.demo.settings import demo_factory, demo_settings
+from gateway.provisioning.attempts import Attempt, AttemptLimiter
 from gateway.settings import AttemptsSettings, MessagesSettings, SecuritySettings, StoreSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

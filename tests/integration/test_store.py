@@ -14,7 +14,7 @@ from gateway.errors import StoreOutOfDate, StoreUnavailable
 from gateway.field_limits import LIMITS
 from gateway.models import Device, DeviceStatus, Event
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import current_revision, ensure_current, head_revision, upgrade
+from gateway.store.revisions import current_revision, ensure_current, head_revision, upgrade
 from gateway.store.sql import SqlDeviceStore
 from tests.support.postgres import CuttableProxy, private_schema
 

@@ -26,7 +26,7 @@ from gateway.field_limits import LIMITS
 from gateway.models import Device, DeviceStatus, Event
 from gateway.settings import MessagesSettings, StoreSettings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import upgrade
+from gateway.store.revisions import upgrade
 from gateway.store.sql import SqlDeviceStore
 from gateway.store.tables import devices
 from tests.support.postgres import private_schema

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gateway import cli, devices_cli
+from gateway import cli
+from gateway.cli import devices as devices_cli
 from gateway.directory.ad import guid_to_str
 from gateway.settings import MessagesSettings
 

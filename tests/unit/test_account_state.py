@@ -85,7 +85,7 @@ def test_ppolicy_without_error_or_unreadable_is_none(value: bytes | None) -> Non
 
 
 def test_logon_hours_and_workstation_refusals_are_handled_like_a_lockout_not_a_leaver() -> None:
-    from gateway.observed import rejection
+    from gateway.provisioning.directory_answer import rejection
 
     observed = rejection(None, ad.bind_rejection(SAMBA.format("530"))("bind refused"))
     assert observed.locked and observed.gone is None

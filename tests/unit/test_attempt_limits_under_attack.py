@@ -15,9 +15,9 @@ import pytest
 from falcon.testing import TestClient
 
 from gateway.app import build_directory, build_gateway
-from gateway.attempts import Attempt, AttemptLimiter, BoundedMemoryStorage, Turn
 from gateway.demo.settings import demo_settings
 from gateway.directory.demo import DemoConnectionFactory
+from gateway.provisioning.attempts import Attempt, AttemptLimiter, BoundedMemoryStorage, Turn
 from gateway.settings import AttemptsSettings, MessagesSettings, SecuritySettings, StoreSettings
 
 GENERIC = {"update": False, "sipaccounts": [], "errmsg": MessagesSettings().login_failed}

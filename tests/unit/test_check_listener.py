@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.preflight import run_checks
+from gateway.ops.preflight import run_checks
 from gateway.settings import ServerSettings, StoreSettings
 
 ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - the setting under test, nothing binds here

@@ -116,7 +116,7 @@ def test_check_fails_loudly_while_sign_outs_are_held(
     capsys: pytest.CaptureFixture[str], demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gateway.store.engine import create_store_engine
-    from gateway.store.schema import upgrade
+    from gateway.store.revisions import upgrade
     from gateway.store.sql import SqlDeviceStore
 
     url = f"sqlite:///{tmp_path / 'devices.sqlite3'}"
@@ -200,7 +200,7 @@ def test_try_exits_1_when_the_password_is_refused(
 def test_try_prints_the_groups_it_tests_sorted(demo_ldif: Path) -> None:
     from gateway.app import build_directory
     from gateway.demo.settings import demo_factory, demo_settings
-    from gateway.preview import preview
+    from gateway.provisioning.preview import preview
 
     factory = demo_factory(demo_ldif)
     base = demo_settings(factory)

@@ -25,7 +25,7 @@ def store_with_an_event(demo_ldif: Path, tmp_path: Path, monkeypatch: pytest.Mon
     from gateway.app import build_directory, create_app
     from gateway.demo.settings import demo_factory, demo_settings
     from gateway.store.engine import create_store_engine
-    from gateway.store.schema import upgrade
+    from gateway.store.revisions import upgrade
 
     url = f"sqlite:///{tmp_path / 'devices.sqlite3'}"
     monkeypatch.setenv("GATEWAY_STORE__URL", url)

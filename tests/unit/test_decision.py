@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.decision import Facts, Gone, Login, Verdict, decide
 from gateway.models import Device, DeviceStatus, Outcome, SipAccount
+from gateway.provisioning.decision import Facts, Gone, Login, Verdict, decide
 
 ACCOUNTS = (SipAccount(sipusername="1001", sippassword="s", transport="TLS"),)
 

@@ -29,7 +29,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[Hea
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     from gateway.demo import DEMO_DIRECTORY
     from gateway.store.engine import create_store_engine
-    from gateway.store.schema import upgrade
+    from gateway.store.revisions import upgrade
 
     folder = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{folder / 'devices.sqlite3'}"

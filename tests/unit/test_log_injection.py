@@ -17,7 +17,7 @@ from falcon.testing import TestClient
 
 from gateway.app import build_directory, create_app
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.logs import MAX_FIELD, MAX_MESSAGE, RefusedLineBudget, configure_logging, escape
+from gateway.ops.logs import MAX_FIELD, MAX_MESSAGE, RefusedLineBudget, configure_logging, escape
 from gateway.settings import LoggingSettings, SecuritySettings, StoreSettings
 
 FORGED = "2099-01-01 00:00:00,000 INFO gateway.requests: request FORGED"
@@ -51,7 +51,7 @@ def _records(fmt: str, text: str) -> list[str]:
 
 def test_any_message_and_field_with_line_breaks_or_escapes_stays_one_line(log_format: tuple[str, io.StringIO]) -> None:
     fmt, stream = log_format
-    log = logging.getLogger("gateway.service")
+    log = logging.getLogger("gateway.provisioning.service")
     for breaker in BREAKERS:
         log.warning("user %s: %s", f"x{breaker}{FORGED}", "problem")
         log.warning("user %r typed", f"x{breaker}{FORGED}")  # the service's %r calls: repr leaves U+2028 … raw

@@ -15,11 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.fingerprint import canonical
 from gateway.mapping.mapper import map_accounts
 from gateway.mapping.presets import load_schema
 from gateway.mapping.spec import AttributeSchema
 from gateway.models import AttributeValues, DirectoryUser, normalize_dn
+from gateway.provisioning.fingerprint import canonical
 
 PROJECT = Path(__file__).resolve().parents[2]
 GROUPS = tuple(f"cn=team-{n:02d},ou=groups,dc=example,dc=test" for n in range(40))
@@ -60,7 +60,7 @@ def test_accounts_and_their_fingerprint_bytes_do_not_depend_on_the_hash_seed() -
     """The pure mapping run in processes with different PYTHONHASHSEEDs gives the same bytes."""
     script = (
         "from tests.unit.test_mapping_determinism import multi_line_schema, multi_line_user, GROUPS\n"
-        "from gateway.fingerprint import canonical\n"
+        "from gateway.provisioning.fingerprint import canonical\n"
         "from gateway.mapping.mapper import map_accounts\n"
         "from gateway.models import normalize_dn\n"
         "groups = frozenset(normalize_dn(g) for g in GROUPS[::3])\n"

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from gateway import cli
 from gateway.app import Gateway, build_directory, build_gateway
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.logs import configure_logging
+from gateway.ops.logs import configure_logging
 from gateway.settings import AttemptsSettings, LoggingSettings, SecuritySettings, StoreSettings, load_settings
 
 SECRETS = ["7578743843", "Sunflower-77", "Wrong-Pass-1", "29de?8-jb", "7Hq!x2-as"]

@@ -1,4 +1,4 @@
-"""Oracles (issue 14, finding 9): what an observer learns from ``/metrics``, ``/readyz`` and the
+"""Oracles (issue 14, finding 9): what an telemetry learns from ``/metrics``, ``/readyz`` and the
 demo directory about whether a username exists, and what ``/readyz`` costs the directory."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from falcon.testing import TestClient
 
 from gateway.app import Gateway, build_directory, build_gateway
 from gateway.demo.settings import demo_factory, demo_settings
-from gateway.readiness import READINESS_CACHE_SECONDS, Probe, Readiness
+from gateway.ops.readiness import READINESS_CACHE_SECONDS, Probe, Readiness
 from gateway.settings import AttemptsSettings, SecuritySettings, StoreSettings
 
 GENERIC = "Sign-in failed. Check your username and password."

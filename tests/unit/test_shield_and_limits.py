@@ -9,11 +9,11 @@ import pytest
 from falcon.testing import TestClient
 
 from gateway.app import build_directory, create_app
-from gateway.attempts import Attempt, AttemptLimiter, account_key
 from gateway.demo.settings import demo_factory, demo_settings
 from gateway.directory.demo import DemoConnectionFactory
+from gateway.provisioning.attempts import Attempt, AttemptLimiter, account_key
+from gateway.provisioning.shield import FailedPasswordMemory
 from gateway.settings import AttemptsSettings, MessagesSettings, SecuritySettings, StoreSettings
-from gateway.shield import FailedPasswordMemory
 
 GENERIC = MessagesSettings().login_failed
 

@@ -23,7 +23,8 @@ import pytest
 from pydantic import ValidationError
 
 from gateway import windows_service
-from gateway.logs import configure_logging
+from gateway.ops import logs
+from gateway.ops.logs import configure_logging
 from gateway.settings import LoggingSettings
 
 SEED = "/provisioning?username=jbloggs&password=7578743843&reprovision=false&deviceId=3kQs875391li29"
@@ -202,7 +203,7 @@ def test_event_log_receives_warnings_and_errors_only(
     assert (handler.appname, handler.level) == ("SessionTalk Gateway", logging.WARNING)
     captured = logging.handlers.BufferingHandler(100)
     captured.setLevel(logging.WARNING)
-    monkeypatch.setattr(windows_service, "event_log_handler", lambda: captured)
+    monkeypatch.setattr(logs, "event_log_handler", lambda: captured)
     monkeypatch.setattr(sys, "platform", "win32")
     configure_logging(LoggingSettings(windows_event_log=True))
     logging.getLogger("gateway.test").info("a request line")

@@ -1,4 +1,4 @@
-"""Alembic environment: run on the connection ``gateway.store.schema`` hands over."""
+"""Alembic environment: run on the connection ``gateway.store.revisions`` hands over."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """``/readyz``: can this instance answer calls right now? Each directory server (service-account
-bind) and the store, each within a timeout.
+bind) and the store, each within a timeout. The probes are the directory's and the store's own
+(``gateway.directory.probes``, ``SqlDeviceStore.ping``), handed in by the composition root.
 
 A probe opens a new TLS connection and binds to every directory server, so its result is kept for
 ``READINESS_CACHE_SECONDS``: however often (and however many at once) ``/readyz`` is called, each
@@ -13,12 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from sqlalchemy import text
-
-from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory
-from gateway.directory.demo import DemoConnectionFactory
-from gateway.store.sql import SqlDeviceStore
 
 #: How long one probe's result answers ``/readyz`` (ready or not), in seconds.
 READINESS_CACHE_SECONDS = 2.0
@@ -72,32 +67,3 @@ class Readiness:
         order = [probe.name for probe in self._probes]
         failed.sort(key=order.index)
         return ReadinessReport(not failed, tuple(failed))
-
-
-def probes_for(connections: ConnectionFactory | None, store: SqlDeviceStore, *, name_servers: bool) -> list[Probe]:
-    probes: list[Probe] = []
-    if isinstance(connections, LdapConnectionFactory):
-        for number, endpoint in enumerate(connections.settings.endpoints, start=1):
-            name = endpoint.url if name_servers else f"directory server {number}"
-            probes.append(Probe(name, _directory_probe(connections, endpoint)))
-    elif isinstance(connections, DemoConnectionFactory):
-        probes.append(Probe("demo directory", lambda: None if connections.entry_dns() else _fail()))
-    probes.append(Probe("device store", lambda: _store_probe(store)))
-    return probes
-
-
-def _directory_probe(factory: LdapConnectionFactory, endpoint: object) -> Callable[[], None]:
-    def check() -> None:
-        with factory.probe(endpoint):  # type: ignore[arg-type]
-            pass
-
-    return check
-
-
-def _store_probe(store: SqlDeviceStore) -> None:
-    with store.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
-def _fail() -> None:
-    raise RuntimeError("not ready")

@@ -16,7 +16,7 @@ from gateway.errors import DirectoryUnavailable, StoreOutOfDate, StoreUnavailabl
 from gateway.models import Device, DirectoryUser, Event
 from gateway.settings import Settings
 from gateway.store.engine import create_store_engine
-from gateway.store.schema import current_revision, head_revision, upgrade
+from gateway.store.revisions import current_revision, head_revision, upgrade
 from gateway.store.sql import OTHER, EventCount
 
 

@@ -11,21 +11,21 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from gateway.decision import Verdict
 from gateway.models import Outcome
-from gateway.observer import Observer
+from gateway.provisioning.decision import Verdict
+from gateway.provisioning.ports import StoreTransaction
+from gateway.provisioning.telemetry import Telemetry
 from gateway.settings import SafetyValveSettings
-from gateway.store.sql import SqlTransaction
 
-valve_log = logging.getLogger("gateway.safety_valve")
+valve_log = logging.getLogger("gateway.provisioning.safety_valve")
 
 
 class SafetyValve:
-    def __init__(self, settings: SafetyValveSettings, observer: Observer) -> None:
+    def __init__(self, settings: SafetyValveSettings, telemetry: Telemetry) -> None:
         self.settings = settings
-        self.observer = observer
+        self.telemetry = telemetry
 
-    def hold_if_tripped(self, tx: SqlTransaction, verdict: Verdict) -> Verdict:
+    def hold_if_tripped(self, tx: StoreTransaction, verdict: Verdict) -> Verdict:
         """Hold directory-driven sign-outs when too many happen at once (a wrong base DN, a lost ACL)."""
         if verdict.outcome is not Outcome.SIGNED_OUT:
             return verdict
@@ -39,7 +39,7 @@ class SafetyValve:
                 f"{recent + 1} sign-outs within {self.settings.window_seconds} s (limit {self.settings.max_sign_outs})"
             )
             tx.trip_valve(reason)
-            self.observer.valve_tripped()
+            self.telemetry.valve_tripped()
         valve_log.error(
             "SAFETY VALVE: sign-outs are held (%s); check the directory settings, then run "
             "`python -m gateway devices release-sign-outs`",

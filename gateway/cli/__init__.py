@@ -14,7 +14,7 @@ from gateway import __version__
 from gateway.app import Gateway, build_directory, build_gateway, connection_factory
 from gateway.directory.connection import ConnectionFactory
 from gateway.errors import ConfigError, StoreOutOfDate
-from gateway.logs import configure_logging
+from gateway.ops.logs import configure_logging
 from gateway.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     try_.add_argument("--json", action="store_true", help="print JSON instead of text")
     try_.set_defaults(run=_try)
 
-    from gateway.devices_cli import add_store_commands
-    from gateway.schema_cli import add_schema_commands
-    from gateway.secrets import add_secret_commands
+    from gateway.cli.attribute_schema import add_schema_commands
+    from gateway.cli.devices import add_store_commands
+    from gateway.cli.secrets import add_secret_commands
 
     add_schema_commands(commands, _common)
     add_store_commands(commands, _common)
@@ -97,7 +97,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, ConnectionFactory | None]
     if args.demo or args.demo_directory:
         from gateway.demo.settings import demo_factory, demo_settings
         from gateway.store.engine import create_store_engine
-        from gateway.store.schema import upgrade
+        from gateway.store.revisions import upgrade
 
         factory = demo_factory(args.demo_directory)
         settings = demo_settings(factory)
@@ -184,7 +184,7 @@ def _proxy_options(settings: Settings) -> dict[str, object]:
 
 
 def _check(args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None) -> int:
-    from gateway.preflight import run_checks
+    from gateway.ops.preflight import run_checks
 
     report = run_checks(settings, connections or connection_factory(settings))
     print(report.render())
@@ -194,7 +194,7 @@ def _check(args: argparse.Namespace, settings: Settings, connections: Connection
 def _try(
     args: argparse.Namespace, settings: Settings, connections: ConnectionFactory | None, stdin: TextIO | None = None
 ) -> int:
-    from gateway.preview import preview
+    from gateway.provisioning.preview import preview
 
     password = None
     if args.password_stdin:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from gateway.decision import Gone, Login
-from gateway.entitlement import Entitlement
 from gateway.errors import (
     AccountDisabled,
     AccountExpired,
@@ -21,10 +19,12 @@ from gateway.errors import (
     PasswordMustChange,
 )
 from gateway.models import Device, DirectoryUser
+from gateway.provisioning.decision import Gone, Login
+from gateway.provisioning.entitlement import Entitlement
 
 
 @dataclass(frozen=True)
-class Observed:
+class DirectoryAnswer:
     """What the directory said about this call, before the store is consulted."""
 
     user: DirectoryUser | None = None
@@ -51,30 +51,34 @@ def password_changed(device: Device | None, user: DirectoryUser) -> bool:
     return device.password_changed_at != user.password_changed_at
 
 
-def refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> Observed | None:
+def refused_before_bind(user: DirectoryUser, entitlement: Entitlement) -> DirectoryAnswer | None:
     """States the search shows: answered without binding (no failed logon is counted)."""
     if user.state.disabled:
-        return Observed(user, gone=Gone.DISABLED, avoided="disabled", detail="disabled in the directory: no bind")
+        return DirectoryAnswer(
+            user, gone=Gone.DISABLED, avoided="disabled", detail="disabled in the directory: no bind"
+        )
     if user.state.expired:
-        return Observed(user, gone=Gone.ACCOUNT_EXPIRED, avoided="account_expired", detail="account expired: no bind")
+        return DirectoryAnswer(
+            user, gone=Gone.ACCOUNT_EXPIRED, avoided="account_expired", detail="account expired: no bind"
+        )
     if not entitlement.allows(user):
-        return Observed(user, gone=Gone.NOT_ENTITLED, avoided="not_entitled", detail="not entitled: no bind")
+        return DirectoryAnswer(user, gone=Gone.NOT_ENTITLED, avoided="not_entitled", detail="not entitled: no bind")
     if user.state.locked:
-        return Observed(user, locked=True, avoided="locked", detail="locked in the directory: no bind")
+        return DirectoryAnswer(user, locked=True, avoided="locked", detail="locked in the directory: no bind")
     return None
 
 
-_REJECTIONS: dict[type[LoginRejected], Observed] = {
-    InvalidCredentials: Observed(login=Login.WRONG_PASSWORD),
-    PasswordMustChange: Observed(login=Login.MUST_CHANGE),
-    PasswordExpired: Observed(login=Login.EXPIRED),
-    AccountLocked: Observed(locked=True),
-    AccountDisabled: Observed(gone=Gone.DISABLED),
-    AccountExpired: Observed(gone=Gone.ACCOUNT_EXPIRED),
-    NotEntitled: Observed(gone=Gone.NOT_ENTITLED),
+_REJECTIONS: dict[type[LoginRejected], DirectoryAnswer] = {
+    InvalidCredentials: DirectoryAnswer(login=Login.WRONG_PASSWORD),
+    PasswordMustChange: DirectoryAnswer(login=Login.MUST_CHANGE),
+    PasswordExpired: DirectoryAnswer(login=Login.EXPIRED),
+    AccountLocked: DirectoryAnswer(locked=True),
+    AccountDisabled: DirectoryAnswer(gone=Gone.DISABLED),
+    AccountExpired: DirectoryAnswer(gone=Gone.ACCOUNT_EXPIRED),
+    NotEntitled: DirectoryAnswer(gone=Gone.NOT_ENTITLED),
 }
 
 
-def rejection(user: DirectoryUser | None, exc: LoginRejected) -> Observed:
+def rejection(user: DirectoryUser | None, exc: LoginRejected) -> DirectoryAnswer:
     template = next((o for kind, o in _REJECTIONS.items() if isinstance(exc, kind)), _REJECTIONS[InvalidCredentials])
     return replace(template, user=user, detail=f"bind refused: {type(exc).__name__}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.directory import Directory
-from gateway.entitlement import Entitlement
 from gateway.errors import DirectoryUnavailable, LoginRejected
 from gateway.mapping.mapper import map_accounts
 from gateway.models import DirectoryUser, SipAccount
+from gateway.provisioning.entitlement import Entitlement
+from gateway.provisioning.ports import Directory
 from gateway.settings import Settings
 
 

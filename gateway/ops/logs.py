@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import re
 import sys
 import threading
@@ -135,8 +136,6 @@ def configure_logging(settings: LoggingSettings, stream: object = None, *, file:
         handler.setFormatter(TextFormatter())
     handlers: list[logging.Handler] = [handler]
     if settings.windows_event_log:
-        from gateway.windows_service import event_log_handler
-
         event_log = event_log_handler()
         event_log.setFormatter(TextFormatter("%(levelname)s %(name)s: %(message)s"))
         handlers.append(event_log)
@@ -245,3 +244,18 @@ class RefusedLineBudget:
             self._log.info(
                 "%d %s request lines not logged in the last minute (the first %d were)", count, kind, self._per_minute
             )
+
+
+#: The Windows Application log's source the service writes as (registered by its ``install``).
+EVENT_SOURCE = "SessionTalk Gateway"
+
+
+def event_log_handler() -> logging.Handler:
+    """Warnings and errors to the Application log, source ``SessionTalk Gateway``.
+
+    Registering the source needs an administrator: ``install`` does it (the service account
+    then only writes, which needs no right)."""
+    handler = logging.handlers.NTEventLogHandler(EVENT_SOURCE)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    return handler

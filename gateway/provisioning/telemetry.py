@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class Observer(Protocol):
+class Telemetry(Protocol):
     def request_finished(self, outcome: str, seconds: float) -> None: ...
 
     def directory_call(self, operation: str, seconds: float) -> None: ...
@@ -22,7 +22,7 @@ class Observer(Protocol):
     def valve_tripped(self) -> None: ...
 
 
-class NullObserver:
+class NullTelemetry:
     """Reports nowhere (tests and tools that need no metrics)."""
 
     def request_finished(self, outcome: str, seconds: float) -> None:

@@ -23,7 +23,7 @@ REFUSED_BEFORE_BIND = frozenset({"unknown_user", "disabled", "account_expired", 
 
 
 class Metrics:
-    """The gateway's counters and histograms; implements ``gateway.observer.Observer``."""
+    """The gateway's counters and histograms; implements ``gateway.provisioning.telemetry.Telemetry``."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

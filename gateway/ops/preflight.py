@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldap3 import BASE
-
 from gateway.directory.connection import ConnectionFactory, LdapConnectionFactory, describe_error
 from gateway.directory.demo import DemoConnectionFactory
 from gateway.directory.ldap import DirectoryConfig
-from gateway.directory.schema_probe import missing_attributes
+from gateway.directory.probes import base_problem
+from gateway.directory.subschema import missing_attributes
 from gateway.errors import DirectoryUnavailable, StoreUnavailable
 from gateway.settings import Settings
 
@@ -105,8 +104,8 @@ def _check_shared_redis(report: Report, settings: Settings) -> None:
     known-phone memory: keyed hashes derived from passwords)."""
     from redis.exceptions import RedisError
 
-    from gateway.attempts import AttemptLimiter
-    from gateway.known_phones import redis_persistence_problem
+    from gateway.provisioning.attempts import AttemptLimiter
+    from gateway.provisioning.known_phones import redis_persistence_problem
 
     client = AttemptLimiter("", storage_url=settings.attempts.storage_url.get_secret_value()).redis_client
     if client is None:
@@ -129,7 +128,7 @@ def _check_shared_redis(report: Report, settings: Settings) -> None:
 def _check_store(report: Report, settings: Settings) -> None:
     """The store answers, its schema is this gateway's, and sign-outs are not held."""
     from gateway.store.engine import create_store_engine
-    from gateway.store.schema import current_revision, head_revision
+    from gateway.store.revisions import current_revision, head_revision
     from gateway.store.sql import SqlDeviceStore
 
     url = settings.store.effective_url()
@@ -180,13 +179,9 @@ def _check_servers(report: Report, factory: LdapConnectionFactory, settings: Set
                 steps = ["reachable", "TLS verified" if secured else "plain LDAP"]
                 if factory.settings.service_dn:
                     steps.append("service account bind ok")
-                    conn.search(base_dn, "(objectClass=*)", BASE, attributes=["1.1"])
-                    if conn.result.get("result") != 0:
-                        report.add(
-                            endpoint.url,
-                            False,
-                            f"search base {base_dn!r} not readable: {conn.result.get('description')}",
-                        )
+                    problem = base_problem(conn, base_dn)
+                    if problem:
+                        report.add(endpoint.url, False, problem)
                         continue
                     steps.append("search base found")
                     if not schema_checked:

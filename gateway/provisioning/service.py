@@ -11,16 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.attempts import Attempt, AttemptLimiter, Turn, account_key
-from gateway.decision import Facts, Gone, Login, Verdict, decide
-from gateway.directory import Directory
-from gateway.entitlement import Entitlement
 from gateway.errors import (
     DirectoryUnavailable,
     LoginRejected,
     StoreUnavailable,
 )
-from gateway.known_phones import KnownPhones
 from gateway.mapping.mapper import map_accounts
 from gateway.mapping.spec import AttributeSchema
 from gateway.models import (
@@ -33,12 +28,16 @@ from gateway.models import (
     ProvisioningResult,
     SipAccount,
 )
-from gateway.observed import Observed, password_changed, refused_before_bind, rejection
-from gateway.observer import NullObserver, Observer
-from gateway.safety_valve import SafetyValve
+from gateway.provisioning.attempts import Attempt, AttemptLimiter, Turn, account_key
+from gateway.provisioning.decision import Facts, Gone, Login, Verdict, decide
+from gateway.provisioning.directory_answer import DirectoryAnswer, password_changed, refused_before_bind, rejection
+from gateway.provisioning.entitlement import Entitlement
+from gateway.provisioning.known_phones import KnownPhones
+from gateway.provisioning.ports import DeviceStore, Directory, StoreTransaction
+from gateway.provisioning.safety_valve import SafetyValve
+from gateway.provisioning.shield import FailedPasswordMemory
+from gateway.provisioning.telemetry import NullTelemetry, Telemetry
 from gateway.settings import MessagesSettings, SafetyValveSettings
-from gateway.shield import FailedPasswordMemory
-from gateway.store.sql import SqlDeviceStore, SqlTransaction
 
 log = logging.getLogger(__name__)
 #: Answers that take at least the failure floor: every failure a caller could tell apart by time,
@@ -55,7 +54,7 @@ class _Call:
     """One call's facts as they are gathered."""
 
     request: ProvisioningRequest
-    observed: Observed
+    observed: DirectoryAnswer
     user_key: str = ""
     accounts: tuple[SipAccount, ...] = ()
 
@@ -63,11 +62,11 @@ class _Call:
 @dataclass
 class ProvisioningService:
     directory: Directory
-    store: SqlDeviceStore
+    store: DeviceStore
     schema: AttributeSchema
     entitlement: Entitlement
     messages: MessagesSettings
-    valve: SafetyValve = field(default_factory=lambda: SafetyValve(SafetyValveSettings(), NullObserver()))
+    valve: SafetyValve = field(default_factory=lambda: SafetyValve(SafetyValveSettings(), NullTelemetry()))
     max_devices: int = 5
     limiter: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(per_account="", per_source=""))
     shield: bool = True
@@ -79,7 +78,7 @@ class ProvisioningService:
     max_delayed_answers: int = 4
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
-    observer: Observer = field(default_factory=NullObserver)
+    telemetry: Telemetry = field(default_factory=NullTelemetry)
 
     def __post_init__(self) -> None:
         self._delay_slots = threading.BoundedSemaphore(max(1, self.max_delayed_answers))
@@ -90,7 +89,7 @@ class ProvisioningService:
         result = self._answer_call(request)
         if result.outcome in _FLOORED and self.failure_floor:
             self._hold_to_floor(started)
-        self.observer.request_finished(result.outcome.value, time.monotonic() - started)
+        self.telemetry.request_finished(result.outcome.value, time.monotonic() - started)
         return result
 
     def _hold_to_floor(self, started: float) -> None:
@@ -102,7 +101,7 @@ class ProvisioningService:
         if remaining <= 0:
             return
         if not self._delay_slots.acquire(blocking=False):
-            self.observer.bind_avoided("floor_full")
+            self.telemetry.bind_avoided("floor_full")
             return
         try:
             self.sleep(remaining)
@@ -123,7 +122,7 @@ class ProvisioningService:
 
     def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         if self._refused_before_lookup(request):
-            self.observer.bind_avoided("rate_limited")
+            self.telemetry.bind_avoided("rate_limited")
             self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts: no directory call")
             return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
         if self.directory.searches_before_bind:
@@ -159,7 +158,7 @@ class ProvisioningService:
 
     # -- gathering the facts -------------------------------------------------------------------
 
-    def _observe(self, request: ProvisioningRequest, user: DirectoryUser, snapshot: Device | None) -> Observed:
+    def _observe(self, request: ProvisioningRequest, user: DirectoryUser, snapshot: Device | None) -> DirectoryAnswer:
         """Refuse what the search already rules out without binding; otherwise bind."""
         enrolled = snapshot is not None and snapshot.status is DeviceStatus.ENROLLED
         refused = refused_before_bind(user, self.entitlement)
@@ -168,19 +167,21 @@ class ProvisioningService:
             # "rate limited" at the same count, so neither the body nor /metrics tells them apart.
             attempt = Attempt(account_key(user.key, request.username), request.source_address)
             if not enrolled and not self.limiter.allowed(attempt):
-                return Observed(user, rate_limited=True, avoided="rate_limited", detail="too many failed attempts")
+                return DirectoryAnswer(
+                    user, rate_limited=True, avoided="rate_limited", detail="too many failed attempts"
+                )
             return refused
         if snapshot is not None and snapshot.status is DeviceStatus.REVOKED:
-            return Observed(user, avoided="revoked", detail="revoked device: no bind")
+            return DirectoryAnswer(user, avoided="revoked", detail="revoked device: no bind")
         if self.shield and enrolled and password_changed(snapshot, user):
-            return Observed(
+            return DirectoryAnswer(
                 user, avoided="password_changed", detail="password changed since the last good bind: no bind"
             )
         return self._bind(request, user, saved_password=enrolled)
 
     def _bind(
         self, request: ProvisioningRequest, user: DirectoryUser | None, *, saved_password: bool = False
-    ) -> Observed:
+    ) -> DirectoryAnswer:
         """Bind, unless the shield knows this password fails or the attempt limit says no.
 
         ``saved_password``: the caller is an enrolled phone re-sending the password it saved.
@@ -194,7 +195,7 @@ class ProvisioningService:
             scopes.append(memory.user_scope(user.key))
         if self.shield and any(memory.failed_before(scope, marker, request.password) for scope in scopes):
             memory.remember(scopes, marker, request.password)  # this phone, signed out now, keeps it out too
-            return Observed(
+            return DirectoryAnswer(
                 user,
                 login=Login.WRONG_PASSWORD,
                 repeated=True,
@@ -214,7 +215,7 @@ class ProvisioningService:
                     self.limiter.failed(attempt, typed_name=request.username)
                     observed = replace(observed, counted=True)
                 return observed
-        return Observed(bound, login=Login.OK)
+        return DirectoryAnswer(bound, login=Login.OK)
 
     def _known_user_password(
         self, turn: Turn, request: ProvisioningRequest, user: DirectoryUser | None, saved_password: bool
@@ -225,7 +226,9 @@ class ProvisioningService:
             return False
         return self.known_phones.user_knows(user.key, user.password_changed_at, request.password)
 
-    def _limited(self, request: ProvisioningRequest, user: DirectoryUser | None, saved_password: bool) -> Observed:
+    def _limited(
+        self, request: ProvisioningRequest, user: DirectoryUser | None, saved_password: bool
+    ) -> DirectoryAnswer:
         """Rate limited: no bind. A known phone presenting the password it last signed in with is
         answered quietly (no error on a working phone); anyone else gets the generic failure."""
         known = (
@@ -233,7 +236,7 @@ class ProvisioningService:
             and user is not None
             and self.known_phones.phone_knows(user.key, request.device_id, user.password_changed_at, request.password)
         )
-        return Observed(
+        return DirectoryAnswer(
             user,
             rate_limited=True,
             known_phone=known,
@@ -241,7 +244,7 @@ class ProvisioningService:
             detail="too many failed attempts: no bind",
         )
 
-    def _bind_directly(self, request: ProvisioningRequest) -> Observed:
+    def _bind_directly(self, request: ProvisioningRequest) -> DirectoryAnswer:
         observed = self._bind(request, None)
         if observed.user is not None:
             refused = refused_before_bind(observed.user, self.entitlement)
@@ -249,7 +252,7 @@ class ProvisioningService:
                 return replace(refused, login=Login.OK)
         return observed
 
-    def _not_found(self, request: ProvisioningRequest, observed: Observed | None = None) -> ProvisioningResult:
+    def _not_found(self, request: ProvisioningRequest, observed: DirectoryAnswer | None = None) -> ProvisioningResult:
         """No entry (or no good bind) for this login. A device this login enrolled is signed out
         when the user is deleted (the directory being sane) or its saved password fails."""
         device = self.store.find_device_by_login(request.username, request.device_id)
@@ -258,23 +261,23 @@ class ProvisioningService:
         if device is None:
             attempt = Attempt(account_key(None, request.username), request.source_address)
             if not self.limiter.allowed(attempt):
-                self.observer.bind_avoided("rate_limited")
+                self.telemetry.bind_avoided("rate_limited")
                 self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts")
                 return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
-            self.observer.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
+            self.telemetry.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
             self.limiter.failed(attempt)
             self._record_quietly(request, Outcome.LOGIN_FAILED, "no such user")
             return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
         if not self.directory.canary():
             raise DirectoryUnavailable("user not found, and the canary search found no users either")
-        return self._decide_and_record(request, Observed(gone=Gone.DELETED, detail="user deleted"), device)
+        return self._decide_and_record(request, DirectoryAnswer(gone=Gone.DELETED, detail="user deleted"), device)
 
     # -- deciding and recording ----------------------------------------------------------------
 
     def _decide_and_record(
         self,
         request: ProvisioningRequest,
-        observed: Observed,
+        observed: DirectoryAnswer,
         known: Device | None = None,
         snapshot: Device | None = None,
     ) -> ProvisioningResult:
@@ -303,7 +306,7 @@ class ProvisioningService:
             self.known_phones.remember(user.key, request.device_id, marker, request.password, login=request.username)
         return self._answer(verdict)
 
-    def _decide_in(self, tx: SqlTransaction, call: _Call) -> Verdict:
+    def _decide_in(self, tx: StoreTransaction, call: _Call) -> Verdict:
         """Decide on the locked device record, and record the outcome, in one transaction."""
         device = tx.lock_device(call.user_key, call.request.device_id) if call.user_key else None
         # Only an enrolment of a new phone needs the count: the hot path skips the query.
@@ -347,13 +350,13 @@ class ProvisioningService:
             and self.now() - snapshot.last_seen < LAST_SEEN_REFRESH
         )
 
-    def _report(self, observed: Observed, verdict: Verdict) -> None:
+    def _report(self, observed: DirectoryAnswer, verdict: Verdict) -> None:
         if observed.avoided:
-            self.observer.bind_avoided(observed.avoided)
+            self.telemetry.bind_avoided(observed.avoided)
         if verdict.outcome is Outcome.SIGNED_OUT:
-            self.observer.signed_out(observed.gone.value if observed.gone else "gone")
+            self.telemetry.signed_out(observed.gone.value if observed.gone else "gone")
         elif verdict.outcome is Outcome.SIGN_IN_AGAIN:
-            self.observer.signed_out("password")
+            self.telemetry.signed_out("password")
 
     def _accounts(self, request: ProvisioningRequest, user: DirectoryUser) -> tuple[SipAccount, ...]:
         mapping = map_accounts(user, self.schema)
@@ -361,7 +364,7 @@ class ProvisioningService:
             log.warning("user %r (%s): %s", request.username, user.dn, problem)
         return mapping.accounts
 
-    def _apply(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> None:
+    def _apply(self, tx: StoreTransaction, call: _Call, device: Device | None, verdict: Verdict) -> None:
         if verdict.status is not None and call.user_key:
             tx.save_device(self._updated(tx, call, device, verdict))
         observed = call.observed
@@ -389,7 +392,7 @@ class ProvisioningService:
         failures = (Outcome.LOGIN_FAILED, Outcome.RATE_LIMITED, Outcome.LOCKED)
         return device is None and verdict.status is None and verdict.outcome in failures
 
-    def _updated(self, tx: SqlTransaction, call: _Call, device: Device | None, verdict: Verdict) -> Device:
+    def _updated(self, tx: StoreTransaction, call: _Call, device: Device | None, verdict: Verdict) -> Device:
         """The device record after this verdict."""
         assert verdict.status is not None
         request, user = call.request, call.observed.user

@@ -1,19 +1,19 @@
-"""A ``Directory`` that reports the time and result of every call to an ``Observer``."""
+"""A ``Directory`` that reports the time and result of every call to an ``Telemetry``."""
 
 from __future__ import annotations
 
 import time
 
-from gateway.directory import Directory
 from gateway.errors import DirectoryUnavailable, LoginRejected
 from gateway.models import DirectoryUser
-from gateway.observer import Observer
+from gateway.provisioning.ports import Directory
+from gateway.provisioning.telemetry import Telemetry
 
 
 class InstrumentedDirectory:
-    def __init__(self, directory: Directory, observer: Observer) -> None:
+    def __init__(self, directory: Directory, telemetry: Telemetry) -> None:
         self._directory = directory
-        self._observer = observer
+        self._telemetry = telemetry
 
     @property
     def searches_before_bind(self) -> bool:
@@ -24,7 +24,7 @@ class InstrumentedDirectory:
         try:
             return self._directory.find_user(login)
         finally:
-            self._observer.directory_call("search", time.perf_counter() - started)
+            self._telemetry.directory_call("search", time.perf_counter() - started)
 
     def verify_password(self, login: str, password: str, user: DirectoryUser | None) -> DirectoryUser:
         started = time.perf_counter()
@@ -40,12 +40,12 @@ class InstrumentedDirectory:
             result = "error"
             raise
         finally:
-            self._observer.directory_call("bind", time.perf_counter() - started)
-            self._observer.bind(result)
+            self._telemetry.directory_call("bind", time.perf_counter() - started)
+            self._telemetry.bind(result)
 
     def canary(self) -> bool:
         started = time.perf_counter()
         try:
             return self._directory.canary()
         finally:
-            self._observer.directory_call("canary", time.perf_counter() - started)
+            self._telemetry.directory_call("canary", time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Operations: logs, metrics, readiness, pre-flight checks and secrets."""
