@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import falcon
-
 from gateway.directory.connection import ConnectionFactory, ConnectionSettings, Endpoint, LdapConnectionFactory
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
 from gateway.directory.probes import readiness_checks
@@ -29,9 +27,7 @@ from gateway.store.engine import create_store_engine
 from gateway.store.revisions import ensure_current
 from gateway.store.sql import SqlDeviceStore
 from gateway.web.admin import create_admin_app
-from gateway.web.errors import ErrorHandlers
-from gateway.web.middleware import NoStore, RequestLog, SourceAllowList
-from gateway.web.resources import ProvisioningResource
+from gateway.web.app import WsgiApp, create_public_app
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +36,8 @@ log = logging.getLogger(__name__)
 class Gateway:
     """A wired gateway: the public app, the admin app, and what they share."""
 
-    app: falcon.App[falcon.Request, falcon.Response]
-    admin: falcon.App[falcon.Request, falcon.Response]
+    app: WsgiApp
+    admin: WsgiApp
     service: ProvisioningService
     metrics: Metrics
 
@@ -66,7 +62,7 @@ def build_gateway(
         _probes(connections, store, name_servers=settings.admin.readiness_names_servers),
         timeout=settings.admin.readiness_timeout,
     )
-    return Gateway(_public_app(settings, service), create_admin_app(metrics, readiness), service, metrics)
+    return Gateway(create_public_app(settings, service), create_admin_app(metrics, readiness), service, metrics)
 
 
 def _probes(connections: ConnectionFactory | None, store: SqlDeviceStore, *, name_servers: bool) -> list[Probe]:
@@ -81,7 +77,7 @@ def create_app(
     directory: Directory | None = None,
     store: SqlDeviceStore | None = None,
     now: Callable[[], datetime] | None = None,
-) -> falcon.App[falcon.Request, falcon.Response]:
+) -> WsgiApp:
     """The public WSGI app for ``settings`` (the provisioning route only)."""
     return build_gateway(settings, directory=directory, store=store, now=now).app
 
@@ -132,21 +128,6 @@ def _current_key(store: SqlDeviceStore) -> bytes:
     empties the memory: phones then simply bind again)."""
     keys = store.fingerprint_keys()
     return shared_key(keys.keys[keys.current_id])
-
-
-def _public_app(settings: Settings, service: ProvisioningService) -> falcon.App[falcon.Request, falcon.Response]:
-    middleware: list[object] = [RequestLog(), NoStore()]
-    if settings.security.allowed_networks:
-        middleware.append(SourceAllowList(settings.security.allowed_networks))
-    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=middleware)  # type: ignore[arg-type]
-    app.req_options.keep_blank_qs_values = True
-    app.req_options.strip_url_path_trailing_slash = True
-    app.resp_options.secure_cookies_by_default = True
-    ErrorHandlers(settings.messages.bad_request, settings.messages.unavailable).install(app)
-    token = settings.security.path_token.get_secret_value()
-    resource = ProvisioningResource(service, path_token=token)
-    app.add_route("/provisioning/{token}" if token else "/provisioning", resource)
-    return app
 
 
 def build_directory(settings: Settings, connections: ConnectionFactory | None = None) -> LdapDirectory:

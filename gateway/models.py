@@ -7,6 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
+#: An LDAP attribute type as a name or an OID (RFC 4512 ``descr`` / ``numericoid``), no options.
+ATTRIBUTE_TYPE = r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+"
+#: The seed's account fields every account carries.
+REQUIRED_ACCOUNT_FIELDS = ("sipusername", "sippassword", "transport")
 #: The seed's optional account fields, in the order the seed lists them.
 OPTIONAL_ACCOUNT_FIELDS = (
     "subdomain",

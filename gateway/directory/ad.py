@@ -18,6 +18,9 @@ from gateway.errors import (
 )
 from gateway.models import AccountState
 
+#: LDAP_MATCHING_RULE_IN_CHAIN: AD's transitive ("nested groups") matching rule.
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+
 _SUBCODE = re.compile(r"\bdata ([0-9a-fA-F]{3,8})\b")
 
 #: AD's "data XXX" in a failed bind's diagnostic message. Except 775, AD returns these only when

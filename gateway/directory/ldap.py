@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 RESULT_SUCCESS, RESULT_SIZE_LIMIT, RESULT_NO_SUCH_OBJECT, RESULT_INVALID_CREDENTIALS = 0, 4, 32, 49
 RESULT_INVALID_DN_SYNTAX = 34
 MEMBER_OF = "memberOf"
-IN_CHAIN = "1.2.840.113556.1.4.1941"
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ class LdapDirectory:
         if not wanted:
             return frozenset()
         candidates = "".join(equality("distinguishedName", dn) for dn in wanted)
-        search_filter = f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_value(user_dn)})(|{candidates}))"
+        search_filter = f"(&(objectClass=group)(member:{ad.IN_CHAIN}:={escape_filter_value(user_dn)})(|{candidates}))"
         entries = self._search(conn, self.config.base_dn, search_filter, SUBTREE, ["1.1"])
         return frozenset(normalize_dn(entry["dn"]) for entry in entries)
 

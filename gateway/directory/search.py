@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from gateway.directory.ad import IN_CHAIN
+from gateway.models import ATTRIBUTE_TYPE
+
 #: An attribute description as RFC 4512 allows it: a name or a numeric OID.
-ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+")
+ATTRIBUTE_NAME = re.compile(ATTRIBUTE_TYPE)
 
 
 def escape_filter_value(value: str) -> str:
@@ -67,6 +70,6 @@ def direct_bind_name(template: str, login: str) -> str:
 
 
 def member_of_any(attribute: str, group_dns: list[str], *, in_chain: bool = False) -> str:
-    """``(|(memberOf=g1)(memberOf=g2))``; with ``in_chain`` AD's transitive rule 1.2.840.113556.1.4.1941."""
-    rule = ":1.2.840.113556.1.4.1941:" if in_chain else ""
+    """``(|(memberOf=g1)(memberOf=g2))``; with ``in_chain`` AD's transitive rule (``ad.IN_CHAIN``)."""
+    rule = f":{IN_CHAIN}:" if in_chain else ""
     return any_of([f"({attribute}{rule}={escape_filter_value(dn)})" for dn in group_dns])

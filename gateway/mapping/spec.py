@@ -19,10 +19,10 @@ from gateway.mapping.text import (
     parse_template,
     template_attributes,
 )
-from gateway.models import FLAG_FIELDS, OPTIONAL_ACCOUNT_FIELDS, TRANSPORTS
+from gateway.models import FLAG_FIELDS, OPTIONAL_ACCOUNT_FIELDS, REQUIRED_ACCOUNT_FIELDS, TRANSPORTS
 
 ENABLED, DISABLED = "Enabled", "Disabled"
-REQUIRED_FIELDS = ("sipusername", "sippassword", "transport")
+REQUIRED_FIELDS = REQUIRED_ACCOUNT_FIELDS
 ACCOUNT_FIELDS = (*REQUIRED_FIELDS, *OPTIONAL_ACCOUNT_FIELDS)
 SOURCES = ("value", "attribute", "template", "member_of", "present")
 

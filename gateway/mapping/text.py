@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Literal, get_args
 
+from gateway.models import ATTRIBUTE_TYPE
+
 #: An LDAP attribute description: a name (or a numeric OID), then options such as ``;binary``.
-ATTRIBUTE_NAME = re.compile(r"(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*")
+ATTRIBUTE_NAME = re.compile(rf"(?:{ATTRIBUTE_TYPE})(?:;[A-Za-z0-9-]+)*")  # with options (;binary)
 
 Transform = Literal["lower", "upper", "strip", "digits"]
 TRANSFORM_NAMES: tuple[str, ...] = get_args(Transform)

@@ -23,6 +23,20 @@ class Login(enum.Enum):
     EXPIRED = "expired"
 
 
+class Message(enum.Enum):
+    """The ``errmsg`` a verdict shows the user: each names a ``[messages]`` setting."""
+
+    LOGIN_FAILED = "login_failed"
+    SIGNED_OUT = "signed_out"
+    REVOKED = "revoked"
+    SIGN_IN_AGAIN = "sign_in_again"
+    PASSWORD_MUST_CHANGE = "password_must_change"
+    PASSWORD_EXPIRED = "password_expired"
+    NO_ACCOUNTS = "no_accounts"
+    DEVICE_LIMIT = "device_limit"
+    UNAVAILABLE = "unavailable"
+
+
 class Gone(enum.Enum):
     """Why the directory says this user should have no phone (definitive answers only)."""
 
@@ -58,7 +72,7 @@ class Facts:
 class Verdict:
     update: bool
     outcome: Outcome
-    message: str = ""  # the name of the errmsg setting, "" for none
+    message: Message | None = None  # the errmsg shown; None: no message
     accounts: tuple[SipAccount, ...] = ()
     status: DeviceStatus | None = None  # the device's new status; None: no device record
     remember_accounts: bool = False  # store the fingerprint of ``accounts``
@@ -66,18 +80,18 @@ class Verdict:
 
 
 def _failed() -> Verdict:
-    return Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
+    return Verdict(False, Outcome.LOGIN_FAILED, Message.LOGIN_FAILED)
 
 
 def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the table
     """One row of the table for these facts."""
     if f.device is not None and f.device.status is DeviceStatus.REVOKED:
-        return Verdict(True, Outcome.REVOKED, "revoked", status=DeviceStatus.REVOKED)
+        return Verdict(True, Outcome.REVOKED, Message.REVOKED, status=DeviceStatus.REVOKED)
     if f.gone is not None:
         if f.enrolled:
-            return Verdict(True, Outcome.SIGNED_OUT, "signed_out", status=DeviceStatus.SIGNED_OUT)
+            return Verdict(True, Outcome.SIGNED_OUT, Message.SIGNED_OUT, status=DeviceStatus.SIGNED_OUT)
         if f.gone is Gone.NO_ACCOUNTS:  # only known after the password was proven
-            return Verdict(False, Outcome.NO_ACCOUNTS, "no_accounts")
+            return Verdict(False, Outcome.NO_ACCOUNTS, Message.NO_ACCOUNTS)
         return _failed()
     if f.locked:
         # Temporary: an enrolled phone keeps its accounts; nobody learns the state before a password.
@@ -87,9 +101,9 @@ def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the ta
         # password it last signed in with keeps its accounts, with no message.
         if f.known_phone and f.enrolled:
             return Verdict(False, Outcome.RATE_LIMITED)
-        return Verdict(False, Outcome.RATE_LIMITED, "login_failed")
+        return Verdict(False, Outcome.RATE_LIMITED, Message.LOGIN_FAILED)
     if f.enrolled and f.password_changed:
-        return Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)
+        return Verdict(True, Outcome.SIGN_IN_AGAIN, Message.SIGN_IN_AGAIN, status=DeviceStatus.SIGNED_OUT)
     if f.login is not Login.OK:
         return _not_ok(f)
     return _logged_in(f)
@@ -98,12 +112,12 @@ def decide(f: Facts) -> Verdict:  # noqa: PLR0911 - one return per row of the ta
 def _not_ok(f: Facts) -> Verdict:
     if f.login is Login.WRONG_PASSWORD:
         if f.enrolled and f.sign_out_on_wrong_password:
-            return Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)
+            return Verdict(True, Outcome.SIGN_IN_AGAIN, Message.SIGN_IN_AGAIN, status=DeviceStatus.SIGNED_OUT)
         return _failed()
     if f.login is Login.MUST_CHANGE:
-        return Verdict(False, Outcome.PASSWORD_MUST_CHANGE, "password_must_change")
+        return Verdict(False, Outcome.PASSWORD_MUST_CHANGE, Message.PASSWORD_MUST_CHANGE)
     if f.login is Login.EXPIRED:
-        return Verdict(False, Outcome.PASSWORD_EXPIRED, "password_expired")
+        return Verdict(False, Outcome.PASSWORD_EXPIRED, Message.PASSWORD_EXPIRED)
     # No bind was made because an earlier look at the device said none was needed, and the
     # device changed meanwhile (a concurrent call): keep what the phone has.
     return Verdict(False, Outcome.UNCHANGED)
@@ -112,7 +126,7 @@ def _not_ok(f: Facts) -> Verdict:
 def _logged_in(f: Facts) -> Verdict:
     if not f.enrolled or not f.reprovision:
         if not f.enrolled and f.other_enrolled_devices >= f.max_devices:
-            return Verdict(False, Outcome.DEVICE_LIMIT, "device_limit")
+            return Verdict(False, Outcome.DEVICE_LIMIT, Message.DEVICE_LIMIT)
         return Verdict(
             True,
             Outcome.ENROLLED,
@@ -132,3 +146,14 @@ def _logged_in(f: Facts) -> Verdict:
             remember_password=True,
         )
     return Verdict(False, Outcome.UNCHANGED, status=DeviceStatus.ENROLLED, remember_password=True)
+
+
+def refused_before_lookup(*, rate_limited: bool) -> Verdict:
+    """No directory user to decide about: an unknown name, an empty password, or a name or source
+    over its limit (refused before any lookup). One generic answer for all."""
+    return Verdict(False, Outcome.RATE_LIMITED if rate_limited else Outcome.LOGIN_FAILED, Message.LOGIN_FAILED)
+
+
+def unavailable() -> Verdict:
+    """The directory or the store did not answer: never a sign-out."""
+    return Verdict(False, Outcome.UNAVAILABLE, Message.UNAVAILABLE)

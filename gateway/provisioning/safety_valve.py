@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from gateway.models import Outcome
-from gateway.provisioning.decision import Verdict
+from gateway.provisioning.decision import Message, Verdict
 from gateway.provisioning.ports import StoreTransaction
 from gateway.provisioning.telemetry import Telemetry
 from gateway.settings import SafetyValveSettings
@@ -45,4 +45,4 @@ class SafetyValve:
             "`python -m gateway devices release-sign-outs`",
             reason,
         )
-        return Verdict(False, Outcome.SIGN_OUT_HELD, "unavailable")
+        return Verdict(False, Outcome.SIGN_OUT_HELD, Message.UNAVAILABLE)

@@ -29,7 +29,7 @@ from gateway.models import (
     SipAccount,
 )
 from gateway.provisioning.attempts import Attempt, AttemptLimiter, Turn, account_key
-from gateway.provisioning.decision import Facts, Gone, Login, Verdict, decide
+from gateway.provisioning.decision import Facts, Gone, Login, Verdict, decide, refused_before_lookup, unavailable
 from gateway.provisioning.directory_answer import DirectoryAnswer, password_changed, refused_before_bind, rejection
 from gateway.provisioning.entitlement import Entitlement
 from gateway.provisioning.known_phones import KnownPhones
@@ -118,13 +118,13 @@ class ProvisioningService:
             self._record_quietly(request, Outcome.UNAVAILABLE, f"directory: {exc}")
         except StoreUnavailable as exc:
             log.warning("device store unavailable for %r: %s", request.username, exc)
-        return self._answer(Verdict(False, Outcome.UNAVAILABLE, "unavailable"))
+        return self._answer(unavailable())
 
     def _provision(self, request: ProvisioningRequest) -> ProvisioningResult:
         if self._refused_before_lookup(request):
             self.telemetry.bind_avoided("rate_limited")
             self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts: no directory call")
-            return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+            return self._answer(refused_before_lookup(rate_limited=True))
         if self.directory.searches_before_bind:
             user = self.directory.find_user(request.username)
             if user is None:
@@ -151,10 +151,10 @@ class ProvisioningService:
         attempt = Attempt(account_key(None, request.username), request.source_address)
         if not self.limiter.allowed(attempt):
             self._record_quietly(request, Outcome.RATE_LIMITED, "empty password, too many failed attempts")
-            return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+            return self._answer(refused_before_lookup(rate_limited=True))
         self.limiter.failed(attempt)
         self._record_quietly(request, Outcome.LOGIN_FAILED, "empty password, no directory call")
-        return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
+        return self._answer(refused_before_lookup(rate_limited=False))
 
     # -- gathering the facts -------------------------------------------------------------------
 
@@ -263,11 +263,11 @@ class ProvisioningService:
             if not self.limiter.allowed(attempt):
                 self.telemetry.bind_avoided("rate_limited")
                 self._record_quietly(request, Outcome.RATE_LIMITED, "too many failed attempts")
-                return self._answer(Verdict(False, Outcome.RATE_LIMITED, "login_failed"))
+                return self._answer(refused_before_lookup(rate_limited=True))
             self.telemetry.bind_avoided("unknown_user")  # counted like a refused state: no label tells them apart
             self.limiter.failed(attempt)
             self._record_quietly(request, Outcome.LOGIN_FAILED, "no such user")
-            return self._answer(Verdict(False, Outcome.LOGIN_FAILED, "login_failed"))
+            return self._answer(refused_before_lookup(rate_limited=False))
         if not self.directory.canary():
             raise DirectoryUnavailable("user not found, and the canary search found no users either")
         return self._decide_and_record(request, DirectoryAnswer(gone=Gone.DELETED, detail="user deleted"), device)
@@ -291,10 +291,8 @@ class ProvisioningService:
         keys = self.store.fingerprint_keys()
         if snapshot is not None and snapshot.fingerprint_key_id and snapshot.fingerprint_key_id not in keys.keys:
             self.store.fingerprint_keys(refresh=True)  # another instance rotated the key
-        if snapshot is not None and self._unchanged_without_writing(call, snapshot):
-            verdict = Verdict(False, Outcome.UNCHANGED)
-        else:
-            verdict = self.store.run(lambda tx: self._decide_in(tx, call))
+        unchanged = self._unchanged_without_writing(call, snapshot) if snapshot is not None else None
+        verdict = unchanged or self.store.run(lambda tx: self._decide_in(tx, call))
         self._report(call.observed, verdict)
         counted = verdict.outcome is Outcome.LOGIN_FAILED or call.observed.login is Login.WRONG_PASSWORD
         if counted and not (call.observed.repeated or call.observed.counted):
@@ -335,20 +333,22 @@ class ProvisioningService:
             sign_out_on_wrong_password=self.shield,
         )
 
-    def _unchanged_without_writing(self, call: _Call, snapshot: Device) -> bool:
+    def _unchanged_without_writing(self, call: _Call, snapshot: Device) -> Verdict | None:
         """The hot path: an enrolled phone whose accounts are unchanged and whose record is fresh is
         answered ``update=false`` from the early look, with no write (last seen is refreshed every
-        few minutes, or when anything on the record would change)."""
+        few minutes, or when anything on the record would change). None: decide in a transaction."""
         user = call.observed.user
-        if user is None or decide(self._facts(call, snapshot, 0)).outcome is not Outcome.UNCHANGED:
-            return False
-        return (
+        verdict = decide(self._facts(call, snapshot, 0))
+        if user is None or verdict.outcome is not Outcome.UNCHANGED:
+            return None
+        fresh = (
             snapshot.fingerprint_key_id == self.store.fingerprint_keys().current_id
             and snapshot.password_changed_at == user.password_changed_at
             and snapshot.last_source == call.request.source_address[:64]
             and snapshot.last_seen is not None
             and self.now() - snapshot.last_seen < LAST_SEEN_REFRESH
         )
+        return verdict if fresh else None
 
     def _report(self, observed: DirectoryAnswer, verdict: Verdict) -> None:
         if observed.avoided:
@@ -431,7 +431,7 @@ class ProvisioningService:
         self.store.count_later(event)  # written off the request path, with the second's other counts
 
     def _answer(self, verdict: Verdict) -> ProvisioningResult:
-        errmsg = getattr(self.messages, verdict.message) if verdict.message else ""
+        errmsg = getattr(self.messages, verdict.message.value) if verdict.message else ""
         return ProvisioningResult(verdict.update, verdict.accounts, errmsg, verdict.outcome)
 
 

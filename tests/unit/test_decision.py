@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.models import Device, DeviceStatus, Outcome, SipAccount
-from gateway.provisioning.decision import Facts, Gone, Login, Verdict, decide
+from gateway.provisioning.decision import Facts, Gone, Login, Message, Verdict, decide
 
 ACCOUNTS = (SipAccount(sipusername="1001", sippassword="s", transport="TLS"),)
 
@@ -28,9 +28,9 @@ ENROLMENT = Verdict(
     remember_accounts=True,
     remember_password=True,
 )
-SIGNED_OUT = Verdict(True, Outcome.SIGNED_OUT, "signed_out", status=DeviceStatus.SIGNED_OUT)
-SIGN_IN_AGAIN = Verdict(True, Outcome.SIGN_IN_AGAIN, "sign_in_again", status=DeviceStatus.SIGNED_OUT)
-FAILED = Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
+SIGNED_OUT = Verdict(True, Outcome.SIGNED_OUT, Message.SIGNED_OUT, status=DeviceStatus.SIGNED_OUT)
+SIGN_IN_AGAIN = Verdict(True, Outcome.SIGN_IN_AGAIN, Message.SIGN_IN_AGAIN, status=DeviceStatus.SIGNED_OUT)
+FAILED = Verdict(False, Outcome.LOGIN_FAILED, Message.LOGIN_FAILED)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ FAILED = Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
         ],
         pytest.param(
             ok(device=device(DeviceStatus.REVOKED)),
-            Verdict(True, Outcome.REVOKED, "revoked", status=DeviceStatus.REVOKED),
+            Verdict(True, Outcome.REVOKED, Message.REVOKED, status=DeviceStatus.REVOKED),
             id="revoked",
         ),
         # password rows
@@ -108,18 +108,18 @@ FAILED = Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
         # right password, but it must change / has expired
         pytest.param(
             Facts(reprovision=False, login=Login.MUST_CHANGE),
-            Verdict(False, Outcome.PASSWORD_MUST_CHANGE, "password_must_change"),
+            Verdict(False, Outcome.PASSWORD_MUST_CHANGE, Message.PASSWORD_MUST_CHANGE),
             id="must-change",
         ),
         pytest.param(
             Facts(reprovision=False, login=Login.EXPIRED),
-            Verdict(False, Outcome.PASSWORD_EXPIRED, "password_expired"),
+            Verdict(False, Outcome.PASSWORD_EXPIRED, Message.PASSWORD_EXPIRED),
             id="password-expired",
         ),
         # no account could be built
         pytest.param(
             Facts(reprovision=False, login=Login.OK, gone=Gone.NO_ACCOUNTS),
-            Verdict(False, Outcome.NO_ACCOUNTS, "no_accounts"),
+            Verdict(False, Outcome.NO_ACCOUNTS, Message.NO_ACCOUNTS),
             id="no-extension-at-enrolment",
         ),
         # a locked account keeps an enrolled phone working
@@ -131,7 +131,7 @@ FAILED = Verdict(False, Outcome.LOGIN_FAILED, "login_failed")
         # device limit
         pytest.param(
             ok(other_enrolled_devices=5, max_devices=5),
-            Verdict(False, Outcome.DEVICE_LIMIT, "device_limit"),
+            Verdict(False, Outcome.DEVICE_LIMIT, Message.DEVICE_LIMIT),
             id="device-limit",
         ),
         pytest.param(
