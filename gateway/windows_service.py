@@ -62,10 +62,10 @@ class GatewayRunner:
     """
 
     def __init__(self, serve_args: list[str], log_file: Path | None = None) -> None:
-        from gateway.cli import _parser
+        from gateway.cli import parser
         from gateway.settings import ServerSettings
 
-        self._args = _parser().parse_args(["serve", *serve_args])
+        self._args = parser().parse_args(["serve", *serve_args])
         self._log_file = log_file
         self._listeners: Listeners | None = None
         self._lock = threading.Lock()
@@ -87,13 +87,14 @@ class GatewayRunner:
         """Read the configuration and open the listeners; raises ``ConfigError``, ``StoreOutOfDate``
         or ``OSError`` (the port is taken) with a message fit for the Event Log."""
         from gateway.app import build_gateway
-        from gateway.cli import _listeners, _load
+        from gateway.cli import load
+        from gateway.cli.serve import listeners_for
         from gateway.ops.logs import configure_logging
 
-        settings, connections = _load(self._args)
+        settings, connections = load(self._args)
         configure_logging(settings.logging, file=self._log_file)
         gateway = build_gateway(settings, connections=connections)
-        listeners = _listeners(self._args, settings, gateway)
+        listeners = listeners_for(self._args, settings, gateway)
         with self._lock:
             self._listeners = listeners
             self.shutdown_timeout = settings.server.shutdown_timeout

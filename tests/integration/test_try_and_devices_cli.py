@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gateway import cli
 from gateway.cli import devices as devices_cli
+from gateway.cli import try_user
 from gateway.directory.ad import guid_to_str
 from gateway.settings import MessagesSettings
 
@@ -36,7 +36,7 @@ REVOKED = answer(True, MessagesSettings().revoked)
 def try_exit_status(settings: Settings, username: str, password: str | None) -> int:
     args = argparse.Namespace(username=username, password_stdin=password is not None, json=False)
     stdin = io.StringIO(f"{password}\n") if password is not None else None
-    return cli._try(args, settings, None, stdin=stdin)
+    return try_user.run(args, settings, None, stdin=stdin)
 
 
 def devices(settings: Settings, action: str, user: str, *, json_output: bool = True) -> Any:

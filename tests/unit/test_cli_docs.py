@@ -1,6 +1,6 @@
 """docs/cli.md documents every command, option and choice the command line has, and nothing else.
 
-The parser (``gateway.cli._parser()``) is walked: each command path (``devices list``) must
+The parser (``gateway.cli.parser()``) is walked: each command path (``devices list``) must
 appear in its top-level command's section, with each of its options and choices; the options
 every command shares are documented once, at the top.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import _parser
+from gateway.cli import parser as cli_parser
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 COMMON = ("--config", "--demo", "--demo-directory")
@@ -30,7 +30,7 @@ def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Ite
 
 
 def parser_for(path: tuple[str, ...]) -> argparse.ArgumentParser:
-    parser = _parser()
+    parser = cli_parser()
     for name in path:
         parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
     return parser
@@ -48,7 +48,7 @@ def mentions(text: str, option: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
 
 
-ALL_COMMANDS = sorted(commands(_parser()))
+ALL_COMMANDS = sorted(commands(cli_parser()))
 
 
 @pytest.mark.parametrize("path", ALL_COMMANDS, ids=" ".join)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import _parser
+from gateway.cli import parser as cli_parser
 from gateway.settings import Settings, load_settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -93,7 +93,8 @@ def test_the_unit_starts_serve_with_the_documented_configuration_and_secrets() -
     unit = service()
     command = shlex.split(unit["ExecStart"][0])
     assert command[:3] == [VENV_PYTHON, "-m", "gateway"]
-    assert _parser().parse_args(command[3:]).run.__name__ == "_serve"
+    run = cli_parser().parse_args(command[3:]).run
+    assert (run.__module__, run.__name__) == ("gateway.cli.serve", "run")
     assert "GATEWAY_CONFIG=/etc/sessiontalk-gateway/gateway.toml" in unit["Environment"]
     assert unit["EnvironmentFile"] == ["/etc/sessiontalk-gateway/secrets.env"]
     assert unit["RestartPreventExitStatus"] == ["2"]  # a bad configuration: restarting cannot help
