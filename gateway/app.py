@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from gateway.directory.connection import ConnectionFactory, ConnectionSettings, Endpoint, LdapConnectionFactory
 from gateway.directory.ldap import DirectoryConfig, LdapDirectory
 from gateway.directory.probes import readiness_checks
@@ -85,11 +87,7 @@ def create_app(
 def _service(
     settings: Settings, directory: Directory, store: SqlDeviceStore, clock: Callable[[], datetime], metrics: Metrics
 ) -> ProvisioningService:
-    limiter = AttemptLimiter(
-        per_account=settings.attempts.per_account,
-        per_source=settings.attempts.per_source,
-        storage_url=settings.attempts.storage_url.get_secret_value(),
-    )
+    limiter = attempt_limiter(settings)
     return ProvisioningService(
         directory=directory,
         store=store,
@@ -144,7 +142,7 @@ def build_store(
     telemetry: Telemetry | None = None,
 ) -> SqlDeviceStore:
     """The device store; refuses (``StoreOutOfDate``) a schema that is not this gateway's."""
-    engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
+    engine = store_engine(settings)
     if check_schema:
         ensure_current(engine)
     override = settings.store.fingerprint_key.get_secret_value()
@@ -154,6 +152,21 @@ def build_store(
         fingerprint_key_override=hashlib.sha256(override.encode()).digest() if override else None,
         event_retention_days=settings.store.event_retention_days,
         telemetry=telemetry,
+    )
+
+
+def store_engine(settings: Settings) -> Engine:
+    """The store's database engine (``store.url`` or ``store.sqlite_path``), for the store and
+    for ``migrate``."""
+    return create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
+
+
+def attempt_limiter(settings: Settings) -> AttemptLimiter:
+    """The attempt limits: in this process, or shared through ``attempts.storage_url``."""
+    return AttemptLimiter(
+        per_account=settings.attempts.per_account,
+        per_source=settings.attempts.per_source,
+        storage_url=settings.attempts.storage_url.get_secret_value(),
     )
 
 

@@ -73,12 +73,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> tuple[Settings, ConnectionFactory | None]:
     """The settings (and, in demo mode, the demo directory's connections) the options name."""
     if args.demo or args.demo_directory:
+        from gateway.app import store_engine
         from gateway.demo.settings import demo_factory, demo_settings
-        from gateway.store.engine import create_store_engine
         from gateway.store.revisions import upgrade
 
         factory = demo_factory(args.demo_directory)
         settings = demo_settings(factory)
-        upgrade(create_store_engine(settings.store.effective_url()))  # the demo needs no set-up
+        upgrade(store_engine(settings))  # the demo needs no set-up
         return settings, factory
     return load_settings(args.config), None

@@ -10,12 +10,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.app import build_directory, build_store
+from gateway.app import build_directory, build_store, store_engine
 from gateway.directory.connection import ConnectionFactory
 from gateway.errors import DirectoryUnavailable, StoreOutOfDate, StoreUnavailable
 from gateway.models import Device, DirectoryUser, Event
 from gateway.settings import Settings
-from gateway.store.engine import create_store_engine
 from gateway.store.revisions import current_revision, head_revision, upgrade
 from gateway.store.sql import OTHER, EventCount
 
@@ -63,7 +62,7 @@ def add_store_commands(commands: Any, add_common: Callable[[argparse.ArgumentPar
 
 
 def _migrate(args: argparse.Namespace, settings: Settings, _connections: object) -> int:
-    engine = create_store_engine(settings.store.effective_url(), timeout=settings.store.timeout)
+    engine = store_engine(settings)
     try:
         before = current_revision(engine)
         after = upgrade(engine)
